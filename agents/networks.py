@@ -1,0 +1,103 @@
+"""MLPs whose layers also run with per-task weight copies, as batched matmuls.
+
+``forward(x)`` with ``x`` shaped ``[K, b, in]`` uses the shared weights;
+``forward(x, params)`` with ``params[name]`` shaped ``[K, ...]`` gives task k
+its own copy (``torch.baddbmm``), which is how per-task gradients are taken
+in one backward (see ``mtrl.grads``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """``x @ weightᵀ + bias``; with a leading task axis on ``weight``, one matmul per task."""
+    if weight.dim() == 2:
+        return F.linear(x, weight, bias)
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
+class MLP(nn.Module):
+    """``in → hidden… → out`` with ReLU between layers."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int]):
+        super().__init__()
+        dims = [in_dim, *hidden, out_dim]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(dims))
+
+    def forward(
+        self, x: Tensor, params: Mapping[str, Tensor] | None = None, prefix: str = ""
+    ) -> Tensor:
+        """Apply the MLP; ``params`` (names as in ``named_parameters`` plus ``prefix``) override."""
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            if params is None:
+                w, b = layer.weight, layer.bias
+            else:
+                w, b = params[f"{prefix}layers.{i}.weight"], params[f"{prefix}layers.{i}.bias"]
+            x = linear(x, w, b)
+            if i < last:
+                x = F.relu(x)
+        return x
+
+
+class TwinQ(nn.Module):
+    """Two independent Q-networks ``Q(s, a)``, as SAC uses against overestimation."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int]):
+        super().__init__()
+        self.q1 = MLP(obs_dim + act_dim, 1, hidden)
+        self.q2 = MLP(obs_dim + act_dim, 1, hidden)
+
+    def forward(
+        self, obs: Tensor, act: Tensor, params: Mapping[str, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(Q1, Q2)``, each shaped like ``obs`` without its last axis."""
+        x = torch.cat([obs, act], dim=-1)
+        return (
+            self.q1(x, params, "q1.").squeeze(-1),
+            self.q2(x, params, "q2.").squeeze(-1),
+        )
+
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+_LOG_2 = math.log(2.0)
+
+
+class TanhGaussianActor(nn.Module):
+    """A Gaussian policy squashed by tanh into the [-1, 1] action box."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int]):
+        super().__init__()
+        self.net = MLP(obs_dim, 2 * act_dim, hidden)
+
+    def forward(
+        self,
+        obs: Tensor,
+        params: Mapping[str, Tensor] | None = None,
+        deterministic: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """A sampled (or the mean) action and its log-probability, summed over action dims."""
+        mean, log_std = self.net(obs, params, "net.").chunk(2, dim=-1)
+        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        if deterministic:
+            u = mean
+        else:
+            noise = torch.randn(
+                mean.shape, device=mean.device, dtype=mean.dtype, generator=generator
+            )
+            u = mean + log_std.exp() * noise
+        # log N(u; mean, std) minus the tanh change of volume, log(1 - tanh(u)²), written stably.
+        z = (u - mean) / log_std.exp()
+        log_prob = (-0.5 * z.pow(2) - log_std - _HALF_LOG_2PI).sum(-1)
+        log_prob = log_prob - (2 * (_LOG_2 - u - F.softplus(-2 * u))).sum(-1)
+        return torch.tanh(u), log_prob

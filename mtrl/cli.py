@@ -1,0 +1,117 @@
+"""The ``mtrl`` command: ``train`` and ``tasks``. Bad input → one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import typing
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from mtrl.config import FIELDS, TYPES, ConfigError, TrainConfig, build_config, load_yaml
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as a single line (no usage dump) with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"mtrl: error: {message}\n")
+
+
+def _typed(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, help from the field's doc; unset flags stay absent."""
+    defaults = TrainConfig()
+    for name, f in FIELDS.items():
+        if name == "method_options":
+            continue
+        kind = TYPES[name]
+        flag = "--" + name.replace("_", "-")
+        help_text = f"{f.metadata['help']} (default: {getattr(defaults, name)})"
+        kw: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        elif typing.get_origin(kind) is list:
+            (item,) = typing.get_args(kind)
+            if f.metadata.get("repeat"):
+                parser.add_argument(flag, action="append", type=_typed(item), metavar="SPEC", **kw)
+            else:
+                parser.add_argument(flag, nargs="+", type=_typed(item), **kw)
+        elif kind in (int, float):
+            parser.add_argument(flag, type=_typed(kind), **kw)
+        else:
+            parser.add_argument(flag, type=str, **kw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mtrl`` argument parser with its subcommands."""
+    parser = _Parser(
+        prog="mtrl", description="Multi-task SAC on Meta-World with gradient combination."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    train = sub.add_parser(
+        "train",
+        help="train one multi-task SAC agent",
+        description="Train one multi-task SAC agent; flags override --config.",
+    )
+    train.add_argument("--config", default=None, help="YAML file of options (flags override it)")
+    _add_config_flags(train)
+    tasks = sub.add_parser(
+        "tasks", help="print the task index → name table that transform specs use"
+    )
+    tasks.add_argument("--benchmark", default="mt10", help="mt10 or mt50 (default: mt10)")
+    tasks.add_argument("--tasks", default=None, help="comma-separated task names instead")
+    return parser
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from mtrl.trainer import train  # heavy imports only when training
+
+    flags = {k: v for k, v in vars(args).items() if k in FIELDS}
+    file_values = load_yaml(args.config) if args.config else {}
+    cfg = build_config(file_values, flags)
+    run_dir = train(cfg)
+    print(f"run finished: {run_dir}")
+    return 0
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    import envs
+
+    try:
+        names = envs.resolve_tasks(args.benchmark, args.tasks)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    width = len(f"task{len(names) - 1}")
+    for i, name in enumerate(names):
+        print(f"{f'task{i}':<{width}}  {name}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mtrl`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return _cmd_train(args)
+        return _cmd_tasks(args)
+    except ConfigError as err:
+        print(f"mtrl: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mtrl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The gradient-combination layer: one small class per method, one registry.
+
+from mtrl.combine import make
+combiner = make("dibs", num_tasks=10)
+out = combiner(losses, grads)   # losses [K], grads [K, P] or None
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mtrl.combine.base import CombineOutput, Combiner, gradient_info
+from mtrl.combine.dibs import DiBS
+from mtrl.combine.mean import Mean
+
+REGISTRY: dict[str, type[Combiner]] = {cls.name: cls for cls in (Mean, DiBS)}
+"""Method name (as users type it after ``--method``) → combiner class."""
+
+METHODS: tuple[str, ...] = tuple(REGISTRY)
+
+
+def make(name: str, num_tasks: int, **options: Any) -> Combiner:
+    """Build the combiner ``name`` for ``num_tasks`` tasks; ValueError lists the valid names."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
+    try:
+        return REGISTRY[name](num_tasks, **options)
+    except TypeError as err:
+        raise ValueError(f"bad options for method {name!r}: {err}") from None
+
+
+__all__ = ["METHODS", "REGISTRY", "CombineOutput", "Combiner", "gradient_info", "make"]

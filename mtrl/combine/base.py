@@ -1,0 +1,83 @@
+"""The combiner contract: per-task losses (and gradients) in, one update out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class CombineOutput:
+    """What a combiner returns.
+
+    ``direction`` is the update for the shared parameters, ``[P]`` (the
+    trainer writes it to ``.grad``); it is None for loss-weighting methods,
+    which instead give ``weights`` ``[K]`` to be applied as one backward of
+    ``Σ wᵢ Lᵢ``. ``info`` holds tensors for the logs (no host sync).
+    """
+
+    direction: Tensor | None
+    weights: Tensor | None
+    info: dict[str, Tensor] = field(default_factory=dict)
+
+
+class Combiner(ABC):
+    """One gradient-combination method; each instance owns its state.
+
+    Subclasses set ``name`` and ``needs_grads`` and implement ``combine``.
+    """
+
+    name: ClassVar[str]
+    needs_grads: ClassVar[bool]
+
+    def __init__(self, num_tasks: int):
+        if num_tasks < 1:
+            raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
+        self.num_tasks = num_tasks
+
+    def __call__(self, losses: Tensor, grads: Tensor | None = None) -> CombineOutput:
+        """Combine ``losses`` ``[K]`` and, if ``needs_grads``, ``grads`` ``[K, P]``."""
+        if losses.shape != (self.num_tasks,):
+            raise ValueError(
+                f"losses must have shape ({self.num_tasks},), got {tuple(losses.shape)}"
+            )
+        if self.needs_grads and (
+            grads is None or grads.dim() != 2 or grads.shape[0] != self.num_tasks
+        ):
+            shape = None if grads is None else tuple(grads.shape)
+            raise ValueError(f"{self.name} needs grads of shape ({self.num_tasks}, P), got {shape}")
+        return self.combine(losses.detach(), None if grads is None else grads.detach())
+
+    @abstractmethod
+    def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
+        """The method itself, on detached tensors."""
+
+    def after_step(self, new_losses: Tensor) -> None:  # noqa: B027  (a no-op by default)
+        """Learn from the losses after the optimizer step (FAMO); a no-op otherwise."""
+
+    def reset(self) -> None:  # noqa: B027
+        """Forget all learned state."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state to checkpoint (empty for stateless methods)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027
+        """Restore what ``state_dict`` returned."""
+
+
+def gradient_info(grads: Tensor, eps: float = 1e-12) -> dict[str, Tensor]:
+    """Per-task gradient norms and the minimum pairwise cosine of ``grads`` ``[K, P]``."""
+    gram = grads @ grads.T
+    norms = gram.diagonal().clamp_min(0).sqrt()
+    info = {"grad_norm": norms}
+    k = grads.shape[0]
+    if k > 1:
+        cos = gram / (norms[:, None] * norms[None, :]).clamp_min(eps)
+        off = ~torch.eye(k, dtype=torch.bool, device=grads.device)
+        info["cosine_min"] = cos[off].min()
+    return info

@@ -1,0 +1,213 @@
+"""The training config: one dataclass whose field docs are the ``--help`` text.
+
+Values come from, in rising priority: the defaults below (the MT10 paper
+protocol), a YAML file (``--config``), then command-line flags. ``validate``
+checks everything before a run starts and turns every problem into one
+``ConfigError`` line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+import envs
+import reward_transforms
+from mtrl.combine import METHODS
+from reward_transforms import RewardMap
+
+
+class ConfigError(ValueError):
+    """Bad user input: printed as one line, exit code 2."""
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: copy_default(default), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+def copy_default(value: Any) -> Any:
+    """A fresh copy of a mutable default."""
+    return list(value) if isinstance(value, list) else dict(value)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; saved beside the run so it can be reproduced from its folder."""
+
+    benchmark: str = _f(
+        "mt10", "Meta-World benchmark: mt10 or mt50 (ignored when --tasks is given)"
+    )
+    tasks: str | None = _f(None, "comma-separated Meta-World task names instead of a benchmark")
+    method: str = _f("mean", f"gradient-combination method: {', '.join(METHODS)}")
+    method_options: dict[str, Any] = _f(
+        {}, "options for the combiner (YAML only), e.g. {eps: 1e-8}"
+    )
+    transform: list[str] = _f(
+        [], "TASK:MAP reward transform, repeatable, e.g. task3:pow4", repeat=True
+    )
+    seed: int = _f(0, "random seed (torch, numpy, envs)")
+    total_steps: int = _f(2_000_000, "env steps per task (one vector step steps every task once)")
+    warmup_steps: int = _f(1500, "steps of uniform random actions before updates start")
+    updates_per_step: int = _f(1, "gradient updates per vector step after warm-up")
+    batch_per_task: int = _f(128, "transitions sampled from each task's buffer per update")
+    buffer_size: int = _f(1_000_000, "replay capacity per task (capped at total-steps)")
+    hidden: list[int] = _f([400, 400, 400], "hidden layer sizes of actor and critics")
+    actor_lr: float = _f(3e-4, "actor learning rate (Adam)")
+    critic_lr: float = _f(3e-4, "critic learning rate (Adam)")
+    alpha_lr: float = _f(3e-4, "temperature learning rate (Adam)")
+    gamma: float = _f(0.99, "discount factor")
+    tau: float = _f(0.005, "Polyak factor of the target critic")
+    init_temperature: float = _f(1.0, "initial SAC temperature α of every task")
+    eval_interval: int = _f(10_000, "steps between evaluations (one more runs at the end)")
+    eval_episodes: int = _f(10, "deterministic evaluation episodes per task")
+    max_episode_steps: int = _f(envs.DEFAULT_MAX_EPISODE_STEPS, "episode length")
+    vector: str = _f("async", "vector env: async (a process per task) or sync")
+    log_interval: int = _f(1000, "steps between loss / perf logs")
+    device: str = _f("auto", "auto, cpu or cuda")
+    logdir: str = _f("runs", "parent folder of run folders")
+    run_name: str | None = _f(None, "run folder name (default: built from the config and time)")
+    progress: bool = _f(True, "show a progress bar")
+
+
+FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+TYPES: dict[str, Any] = typing.get_type_hints(TrainConfig)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What validation derives from a config: task names, parsed transforms, the device."""
+
+    task_names: list[str]
+    transforms: dict[int, RewardMap]
+    device: torch.device
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a config file; unknown keys are an error naming them."""
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(
+            f"config file {path} is not valid YAML: {str(err).splitlines()[0]}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must be a mapping of option: value")
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown key {unknown[0]!r}; valid keys: {', '.join(FIELDS)}"
+        )
+    return data
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Check a file value against the field's type (YAML already gives ints, lists, …)."""
+    kind = TYPES[name]
+    origin = typing.get_origin(kind)
+    ok: bool
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif kind is str:
+        ok = isinstance(value, str)
+    elif origin is list:
+        (item,) = typing.get_args(kind)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            value = [value]
+        ok = isinstance(value, list) and all(isinstance(v, item) for v in value)
+    elif origin is dict:
+        ok = isinstance(value, dict)
+    else:  # str | None
+        ok = value is None or isinstance(value, str)
+    if not ok:
+        raise ConfigError(
+            f"option {name}: {value!r} is not a valid {getattr(kind, '__name__', kind)}"
+        )
+    return value
+
+
+def build_config(
+    file_values: dict[str, Any] | None = None, flags: dict[str, Any] | None = None
+) -> TrainConfig:
+    """Defaults, overridden by the file's values, overridden by flags."""
+    values: dict[str, Any] = {}
+    for name, value in (file_values or {}).items():
+        values[name] = _coerce(name, value)
+    for name, value in (flags or {}).items():
+        if name not in FIELDS:
+            raise ConfigError(f"unknown option {name!r}")
+        values[name] = value
+    return TrainConfig(**values)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → cuda when present, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda was asked for, but no CUDA GPU is available here")
+        return torch.device(name)
+    raise ConfigError(f"unknown device {name!r}; valid: auto, cpu, cuda")
+
+
+def validate(cfg: TrainConfig) -> Resolved:
+    """Check every field; return the derived task list, transforms and device."""
+    positive = [
+        "total_steps",
+        "updates_per_step",
+        "batch_per_task",
+        "buffer_size",
+        "eval_interval",
+        "eval_episodes",
+        "max_episode_steps",
+        "log_interval",
+    ]
+    for name in positive:
+        value = getattr(cfg, name)
+        if value <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    if cfg.warmup_steps < 0:
+        raise ConfigError(f"--warmup-steps must be >= 0, got {cfg.warmup_steps}")
+    for name in ("actor_lr", "critic_lr", "alpha_lr", "init_temperature"):
+        if not getattr(cfg, name) > 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {getattr(cfg, name)}")
+    if not 0 <= cfg.gamma < 1:
+        raise ConfigError(f"--gamma must be in [0, 1), got {cfg.gamma}")
+    if not 0 < cfg.tau <= 1:
+        raise ConfigError(f"--tau must be in (0, 1], got {cfg.tau}")
+    if not cfg.hidden or any(h <= 0 for h in cfg.hidden):
+        raise ConfigError(f"--hidden must be one or more positive sizes, got {cfg.hidden}")
+    if cfg.vector not in ("async", "sync"):
+        raise ConfigError(f"unknown --vector {cfg.vector!r}; valid: async, sync")
+    if cfg.method not in METHODS:
+        raise ConfigError(f"unknown method {cfg.method!r}; valid methods: {', '.join(METHODS)}")
+    try:
+        task_names = envs.resolve_tasks(cfg.benchmark, cfg.tasks)
+        transforms = reward_transforms.parse_transforms(cfg.transform, task_names)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return Resolved(task_names, transforms, resolve_device(cfg.device))
+
+
+def to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """Every field, as plain YAML-able values."""
+    return dataclasses.asdict(cfg)

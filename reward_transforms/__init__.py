@@ -1,0 +1,15 @@
+"""Monotonic reward maps, the ``TASK:MAP`` spec parser and the per-task reward wrapper."""
+
+from reward_transforms.maps import MAP_NAMES, RewardMap, make_map
+from reward_transforms.spec import describe, parse_transform, parse_transforms
+from reward_transforms.wrapper import TaskRewardTransform
+
+__all__ = [
+    "MAP_NAMES",
+    "RewardMap",
+    "TaskRewardTransform",
+    "describe",
+    "make_map",
+    "parse_transform",
+    "parse_transforms",
+]
