@@ -100,7 +100,10 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mtrl`` console script."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error (2, already printed)
+        return int(exit_.code or 0)
     try:
         if args.command == "train":
             return _cmd_train(args)

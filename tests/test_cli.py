@@ -1,0 +1,205 @@
+"""The real ``mtrl`` entry point: tiny runs, event files, and bad input → one line, exit 2."""
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from mtrl.cli import main
+from mtrl.events import read_scalars
+
+TINY = [
+    "--tasks",
+    "reach-v3,drawer-close-v3",
+    "--total-steps",
+    "90",
+    "--warmup-steps",
+    "30",
+    "--batch-per-task",
+    "16",
+    "--hidden",
+    "32",
+    "32",
+    "--eval-interval",
+    "45",
+    "--eval-episodes",
+    "1",
+    "--max-episode-steps",
+    "30",
+    "--log-interval",
+    "30",
+    "--vector",
+    "sync",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
+
+
+def only_run(logdir):
+    (run,) = list(logdir.iterdir())
+    return run
+
+
+def test_train_writes_config_events_and_model(tmp_path, capsys):
+    logdir = tmp_path / "runs"
+    code = main(
+        ["train", *TINY, "--method", "dibs", "--transform", "task1:pow4", "--logdir", str(logdir)]
+    )
+    assert code == 0
+    run = only_run(logdir)
+    assert run.name.startswith("2tasks__dibs__task1-pow4__s0__")
+    assert {"config.yaml", "model.pt"} <= {p.name for p in run.iterdir()}
+    scalars = read_scalars(run)
+    for task in ("reach-v3", "drawer-close-v3"):
+        assert [s for s, _ in scalars[f"success/{task}"]] == [45, 90]
+        assert f"loss/critic/{task}" in scalars and f"alpha/{task}" in scalars
+        assert f"combine/critic/weight/{task}" in scalars
+    assert "success/mean" in scalars and "perf/env_steps_per_s" in scalars
+    assert "combine/actor/cosine_min" in scalars
+    # episodes of 30 steps end at 30, 60, 90; only task 1 is transformed (pow4)
+    raw0, tr0 = scalars["return/raw/reach-v3"], scalars["return/transformed/reach-v3"]
+    raw1, tr1 = scalars["return/raw/drawer-close-v3"], scalars["return/transformed/drawer-close-v3"]
+    assert [s for s, _ in raw0] == [30, 60, 90]
+    assert raw0 == tr0
+    assert all(abs(t - r) > 1e-3 for (_, r), (_, t) in zip(raw1, tr1, strict=True))
+
+    # the saved config reproduces the run's options
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["method"] == "dibs" and saved["transform"] == ["task1:pow4"]
+    assert saved["tasks"] == "reach-v3,drawer-close-v3" and saved["hidden"] == [32, 32]
+
+
+def test_config_file_and_flag_override(tmp_path):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump({"method": "dibs", "seed": 4, "total_steps": 10_000}))
+    logdir = tmp_path / "runs"
+    assert main(["train", "--config", str(cfg), *TINY, "--logdir", str(logdir)]) == 0
+    saved = yaml.safe_load((only_run(logdir) / "config.yaml").read_text())
+    assert (saved["method"], saved["seed"], saved["total_steps"]) == ("dibs", 4, 90)
+
+
+def test_tasks_table(capsys):
+    assert main(["tasks"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3].split() == ["task3", "door-open-v3"] and len(lines) == 10
+    assert main(["tasks", "--benchmark", "mt50"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 50
+
+
+BAD = [
+    (["--transform", "task1:pow5"], "unknown reward map 'pow5'"),
+    (["--transform", "task2:pow4"], "task index 2 is out of range"),
+    (["--transform", "door-open:exp"], "unknown task 'door-open'"),
+    (["--transform", "task0:affine(1)"], "takes 2 arguments"),
+    (["--transform", "task0:affine(0,1)"], "a > 0"),
+    (["--transform", "task0"], "is not TASK:MAP"),
+    (["--transform", "task0:exp", "--transform", "reach-v3:cube"], "already has transform"),
+    (["--method", "nope"], "unknown method 'nope'"),
+    (["--tasks", "reach-v3,open-sesame-v3"], "unknown Meta-World task"),
+    (["--benchmark", "mt3", "--tasks", ""], "unknown benchmark"),
+    (["--total-steps", "0"], "--total-steps must be a positive integer"),
+    (["--total-steps", "-5"], "--total-steps must be a positive integer"),
+    (["--total-steps", "1e3x"], "is not a valid int"),
+    (["--batch-per-task", "0"], "--batch-per-task"),
+    (["--eval-interval", "0"], "--eval-interval"),
+    (["--warmup-steps", "-1"], "--warmup-steps"),
+    (["--hidden", "0"], "--hidden"),
+    (
+        ["--device", "cuda"] if not __import__("torch").cuda.is_available() else ["--device", "x"],
+        "device",
+    ),
+    (["--config", "/nonexistent.yaml"], "cannot read config file"),
+    (["--no-such-flag"], "unrecognized arguments"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD, ids=[" ".join(b[0]) for b in BAD])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
+    args = ["train", *TINY, "--logdir", str(tmp_path / "runs"), *extra]
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_logdir_non_root(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    assert main(["train", *TINY, "--logdir", str(locked / "runs")]) == 2
+    assert "cannot create run folder" in capsys.readouterr().err
+
+
+def test_unwritable_logdir(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["train", *TINY, "--logdir", str(blocker / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot create run folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_console_script_exit_code_and_no_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "mtrl.cli", "train", "--transform", "task3:nope"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("mtrl: error: transform 'task3:nope'")
+
+
+def test_mt10_async_with_door_open_transformed(tmp_path):
+    """The issue's MT10 check at a tiny budget: ten success curves; only task3's return differs."""
+    logdir = tmp_path / "runs"
+    code = main(
+        [
+            "train",
+            "--method",
+            "dibs",
+            "--transform",
+            "task3:pow4",
+            "--total-steps",
+            "40",
+            "--warmup-steps",
+            "20",
+            "--max-episode-steps",
+            "20",
+            "--eval-interval",
+            "40",
+            "--eval-episodes",
+            "1",
+            "--hidden",
+            "32",
+            "--batch-per-task",
+            "8",
+            "--log-interval",
+            "20",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--logdir",
+            str(logdir),
+        ]
+    )
+    assert code == 0
+    scalars = read_scalars(only_run(logdir))
+    from envs import BENCHMARKS
+
+    for i, task in enumerate(BENCHMARKS["mt10"]):
+        assert f"success/{task}" in scalars
+        raw, tr = scalars[f"return/raw/{task}"], scalars[f"return/transformed/{task}"]
+        assert len(raw) == 2  # episodes of 20 steps end at 20 and 40
+        if i == 3:
+            assert raw != tr
+        else:
+            assert raw == tr
+    assert "success/mean" in scalars
