@@ -4,6 +4,7 @@ from envs.metaworld_envs import (
     ALL_TASKS,
     BENCHMARKS,
     DEFAULT_MAX_EPISODE_STEPS,
+    make_task_env,
     make_vector_env,
     resolve_tasks,
 )
@@ -12,6 +13,7 @@ __all__ = [
     "ALL_TASKS",
     "BENCHMARKS",
     "DEFAULT_MAX_EPISODE_STEPS",
+    "make_task_env",
     "make_vector_env",
     "resolve_tasks",
 ]

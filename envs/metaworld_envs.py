@@ -49,9 +49,10 @@ def resolve_tasks(benchmark: str = "mt10", tasks: str | Sequence[str] | None = N
     return list(BENCHMARKS[key])
 
 
-def _make_task_env(
+def make_task_env(
     name: str, index: int, num_tasks: int, seed: int, max_episode_steps: int
 ) -> gym.Env:
+    """Task ``index`` of a ``num_tasks`` list as one env (one-hot id, seeded ``seed + index``)."""
     warnings.filterwarnings("ignore", message=".*precision lowered by casting.*")
     return metaworld.make_mt_envs(
         name,
@@ -71,7 +72,7 @@ def make_vector_env(
 ) -> gym.vector.VectorEnv:
     """A vector env with one Meta-World sub-env per task (``vector``: async or sync)."""
     fns = [
-        partial(_make_task_env, name, i, len(task_names), seed, max_episode_steps)
+        partial(make_task_env, name, i, len(task_names), seed, max_episode_steps)
         for i, name in enumerate(task_names)
     ]
     if vector == "async":

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 
-from agents.sac import MultiTaskSAC
+Policy = Callable[[np.ndarray], np.ndarray]
+"""Observations ``[K, D]`` → deterministic actions ``[K, A]``."""
 
 
 @dataclass
@@ -33,10 +34,8 @@ def step_field(info: dict[str, Any], key: str, done: np.ndarray, num_envs: int) 
     return out
 
 
-def evaluate(
-    agent: MultiTaskSAC, env: gym.vector.VectorEnv, episodes: int, device: torch.device
-) -> EvalResult:
-    """Run ``episodes`` deterministic episodes in every task (all tasks in lockstep)."""
+def evaluate(policy: Policy, env: gym.vector.VectorEnv, episodes: int) -> EvalResult:
+    """Run ``episodes`` episodes of ``policy`` in every task (all tasks in lockstep)."""
     k = env.num_envs
     successes = np.zeros(k)
     returns = np.zeros(k)
@@ -46,8 +45,7 @@ def evaluate(
         ret = np.zeros(k)
         finished = np.zeros(k, dtype=bool)
         while not finished.all():
-            action = agent.act(torch.as_tensor(obs, device=device), deterministic=True)
-            obs, reward, terminated, truncated, info = env.step(action.cpu().numpy())
+            obs, reward, terminated, truncated, info = env.step(policy(obs))
             done = np.asarray(terminated) | np.asarray(truncated)
             live = ~finished
             success |= (step_field(info, "success", done, k) > 0) & live

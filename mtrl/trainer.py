@@ -158,6 +158,9 @@ def train(cfg: TrainConfig) -> Path:
     writer = SummaryWriter(str(run_dir))
     stats_log = ScalarLog(writer, names)
 
+    def policy(o: np.ndarray) -> np.ndarray:
+        return agent.act(torch.as_tensor(o, device=device), deterministic=True).cpu().numpy()
+
     ep_raw, ep_transformed = np.zeros(k), np.zeros(k)
     last_success = float("nan")
     update_time, interval_start, interval_steps = 0.0, time.perf_counter(), 0
@@ -205,7 +208,7 @@ def train(cfg: TrainConfig) -> Path:
                 update_time, interval_start, interval_steps = 0.0, time.perf_counter(), 0
             if step % cfg.eval_interval == 0 or step == cfg.total_steps:
                 t_eval = time.perf_counter()
-                result = evaluate(agent, eval_env, cfg.eval_episodes, device)
+                result = evaluate(policy, eval_env, cfg.eval_episodes)
                 log_eval(writer, names, result, step)
                 interval_start += time.perf_counter() - t_eval  # perf counts training only
                 last_success = float(result.success.mean())
