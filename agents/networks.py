@@ -85,16 +85,21 @@ class TanhGaussianActor(nn.Module):
         params: Mapping[str, Tensor] | None = None,
         deterministic: bool = False,
         generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """A sampled (or the mean) action and its log-probability, summed over action dims."""
+        """A sampled (or the mean) action and its log-probability, summed over action dims.
+
+        ``noise`` (standard normal, shaped like the action) fixes the sample.
+        """
         mean, log_std = self.net(obs, params, "net.").chunk(2, dim=-1)
         log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
         if deterministic:
             u = mean
         else:
-            noise = torch.randn(
-                mean.shape, device=mean.device, dtype=mean.dtype, generator=generator
-            )
+            if noise is None:
+                noise = torch.randn(
+                    mean.shape, device=mean.device, dtype=mean.dtype, generator=generator
+                )
             u = mean + log_std.exp() * noise
         # log N(u; mean, std) minus the tanh change of volume, log(1 - tanh(u)²), written stably.
         z = (u - mean) / log_std.exp()

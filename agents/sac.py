@@ -90,10 +90,13 @@ class MultiTaskSAC(nn.Module):
         return batch.rew + self.hyper.gamma * (1.0 - batch.done) * soft_q
 
     def actor_losses(
-        self, batch: Batch, params: Mapping[str, Tensor] | None = None
+        self,
+        batch: Batch,
+        params: Mapping[str, Tensor] | None = None,
+        noise: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Per-task actor losses ``[K]`` and the log-probabilities ``[K, b]`` of the actions."""
-        act, logp = self.actor(batch.obs, params)
+        act, logp = self.actor(batch.obs, params, noise=noise)
         q1, q2 = self.critic(batch.obs, act)
         alpha = self.log_alpha.detach().exp().unsqueeze(1)
         return (alpha * logp - torch.minimum(q1, q2)).mean(1), logp
@@ -101,15 +104,24 @@ class MultiTaskSAC(nn.Module):
     def update(self, batch: Batch) -> dict[str, Tensor]:
         """One SAC update (critic, actor, temperatures, target); returns tensors for the logs."""
         target = self.td_target(batch)
+
+        def critic_loss_fn(p: Mapping[str, Tensor] | None) -> Tensor:
+            return self.critic_losses(batch, p, target)
+
         critic_losses, critic_out = combined_backward(
-            self.critic_combiner, lambda p: self.critic_losses(batch, p, target), self.critic_params
+            self.critic_combiner, critic_loss_fn, self.critic_params
         )
         self.critic_opt.step()
+        if self.critic_combiner.learns_after_step:  # FAMO: the same batch, after the step
+            with torch.no_grad():
+                self.critic_combiner.after_step(critic_loss_fn(None))
 
+        # one noise draw for the actor's loss, so a recomputation sees the same actions
+        noise = torch.randn(batch.act.shape, device=batch.act.device, dtype=batch.act.dtype)
         logp_box: list[Tensor] = []
 
         def actor_loss_fn(p: Mapping[str, Tensor] | None) -> Tensor:
-            losses, logp = self.actor_losses(batch, p)
+            losses, logp = self.actor_losses(batch, p, noise)
             logp_box.append(logp.detach())
             return losses
 
@@ -117,10 +129,13 @@ class MultiTaskSAC(nn.Module):
             self.actor_combiner, actor_loss_fn, self.actor_params
         )
         self.actor_opt.step()
+        if self.actor_combiner.learns_after_step:
+            with torch.no_grad():
+                self.actor_combiner.after_step(self.actor_losses(batch, None, noise)[0])
 
         # Temperatures: Σᵢ mean_b[−log αᵢ (log π + H̄)], each αᵢ sees only its task's term.
         alpha_loss = (
-            -(self.log_alpha.unsqueeze(1) * (logp_box[-1] + self.target_entropy)).mean(1).sum()
+            -(self.log_alpha.unsqueeze(1) * (logp_box[0] + self.target_entropy)).mean(1).sum()
         )
         self.alpha_opt.zero_grad(set_to_none=True)
         alpha_loss.backward()

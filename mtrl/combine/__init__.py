@@ -10,10 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from mtrl.combine.base import CombineOutput, Combiner, gradient_info
+from mtrl.combine.cagrad import CAGrad
 from mtrl.combine.dibs import DiBS
+from mtrl.combine.dibs_tstep import DiBSTStep
+from mtrl.combine.famo import FAMO
+from mtrl.combine.ldc import LDC
 from mtrl.combine.mean import Mean
+from mtrl.combine.mgda import MGDA
+from mtrl.combine.nashmtl import NashMTL
+from mtrl.combine.pcgrad import PCGrad
 
-REGISTRY: dict[str, type[Combiner]] = {cls.name: cls for cls in (Mean, DiBS)}
+REGISTRY: dict[str, type[Combiner]] = {
+    cls.name: cls for cls in (Mean, DiBS, DiBSTStep, NashMTL, FAMO, PCGrad, MGDA, LDC, CAGrad)
+}
 """Method name (as users type it after ``--method``) → combiner class."""
 
 METHODS: tuple[str, ...] = tuple(REGISTRY)

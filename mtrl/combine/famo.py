@@ -1,0 +1,96 @@
+"""FAMO (arXiv 2306.03792): fast adaptive multitask optimisation, one backward per step.
+
+Task logits ξ give ``z = softmax(ξ)``; the update is the gradient of
+``Σᵢ zᵢ log Lᵢ`` rescaled by ``c = (Σᵢ zᵢ/Lᵢ)⁻¹``, i.e. task weights
+``wᵢ = c · zᵢ / Lᵢ`` (the paper divides by the normaliser; the public MT10
+script multiplies). After the optimizer step the losses are recomputed on the
+same batch and the logits move against ``J_zᵀ δ`` with
+``δᵢ = log Lᵢ(before) − log Lᵢ(after)``, plus weight decay γ on ξ.
+
+FAMO needs positive losses ``Lᵢ − mᵢ``; ``m`` is ``min_loss`` (0 by default,
+right for the critic). A loss that can go below it (the SAC actor loss) moves
+that task's bound to ``Lᵢ − 1`` when it does, which is recorded in the state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mtrl.combine.base import CombineOutput, Combiner
+
+
+class FAMO(Combiner):
+    """Loss weights from learned logits; the logits learn from each step's log-loss drop."""
+
+    name = "famo"
+    needs_grads = False
+    learns_after_step = True
+
+    def __init__(
+        self,
+        num_tasks: int,
+        lr: float = 0.025,
+        gamma: float = 1e-3,
+        min_loss: float = 0.0,
+        eps: float = 1e-8,
+    ):
+        super().__init__(num_tasks)
+        self.lr, self.gamma, self.min_loss, self.eps = lr, gamma, min_loss, eps
+        self.reset()
+
+    def reset(self) -> None:
+        self.logits = torch.zeros(self.num_tasks, requires_grad=True)
+        self.opt = torch.optim.Adam([self.logits], lr=self.lr, weight_decay=self.gamma)
+        self.bound = torch.full((self.num_tasks,), float(self.min_loss))
+        self.prev: Tensor | None = None
+
+    def _shifted(self, losses: Tensor) -> Tensor:
+        bound = self.bound.to(losses.device, losses.dtype)
+        return (losses - bound).clamp_min(self.eps)
+
+    def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
+        if self.logits.device != losses.device:
+            self._move(losses.device)
+        low = losses <= self.bound
+        self.bound = torch.where(low, losses - 1.0, self.bound)
+        shifted = self._shifted(losses)
+        z = torch.softmax(self.logits.detach(), dim=0)
+        c = 1.0 / (z / shifted).sum()
+        self.prev = shifted
+        return CombineOutput(direction=None, weights=c * z / shifted, info={"logit_weight": z})
+
+    def after_step(self, new_losses: Tensor) -> None:
+        """Move the logits by the log-loss drop measured on the same batch."""
+        if self.prev is None:
+            return
+        delta = self.prev.log() - self._shifted(new_losses.detach()).log()
+        with torch.enable_grad():
+            z = torch.softmax(self.logits, dim=0)
+            (grad,) = torch.autograd.grad(z, self.logits, grad_outputs=delta)
+        self.opt.zero_grad(set_to_none=True)
+        self.logits.grad = grad
+        self.opt.step()
+        self.prev = None
+
+    def _move(self, device: torch.device) -> None:
+        state = self.state_dict()
+        self.logits = self.logits.detach().to(device).requires_grad_()
+        self.opt = torch.optim.Adam([self.logits], lr=self.lr, weight_decay=self.gamma)
+        self.opt.load_state_dict(state["opt"])
+        self.bound = self.bound.to(device)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "logits": self.logits.detach().clone(),
+            "opt": self.opt.state_dict(),
+            "bound": self.bound.clone(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            self.logits.copy_(state["logits"])
+        self.opt.load_state_dict(state["opt"])
+        self.bound = state["bound"].clone()

@@ -1,0 +1,140 @@
+"""Nash-MTL (arXiv 2202.01017): the Nash bargaining solution of the task gradients.
+
+The weights α > 0 solve ``(G Gᵀ) α = 1/α`` and the direction is ``Gᵀ α``. With
+``uᵢ = gᵢ/‖gᵢ‖``, ``C = U Uᵀ`` (the cosine matrix) and ``βᵢ = ‖gᵢ‖ αᵢ`` the
+system becomes ``C β = 1/β`` and the direction ``Uᵀ β``: it depends on the unit
+gradients only, so it is invariant to rescaling any task's gradient.
+
+``C β = 1/β`` is the optimality condition of the strictly convex problem
+``min_β ½ βᵀ C β − Σ log βᵢ``. The default solver (``solver="newton"``) runs
+damped Newton steps on it (the objective is self-concordant, so the damped
+step ``1/(1+λ)`` keeps β > 0 and converges quadratically): exact, on the GPU,
+no host sync. ``solver="ccp"`` is the paper's reference procedure, a few
+convex-concave steps solved by cvxpy on the Gram matrix normalised by its
+norm, kept to show how far it drifts when gradient norms differ by orders of
+magnitude.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mtrl.combine.base import CombineOutput, Combiner, gradient_info
+
+
+def nash_weights_newton(cos: Tensor, iters: int = 30, ridge: float = 1e-8) -> Tensor:
+    """β > 0 with ``(C + ridge·I) β = 1/β`` by damped Newton (float64 inside)."""
+    c = cos.double() + ridge * torch.eye(cos.shape[0], dtype=torch.float64, device=cos.device)
+    beta = torch.ones(cos.shape[0], dtype=torch.float64, device=cos.device)
+    for _ in range(iters):
+        grad = c @ beta - 1.0 / beta
+        hess = c + torch.diag(1.0 / beta**2)
+        step = torch.linalg.solve(hess, grad)
+        decrement = torch.sqrt((grad * step).sum().clamp_min(0.0))
+        beta = beta - step / (1.0 + decrement)
+    return beta
+
+
+def nash_weights_ccp(gram: np.ndarray, prev: np.ndarray | None, iters: int = 20) -> np.ndarray:
+    """α from the paper's sequence of convex approximations (cvxpy), on ``gram / ‖gram‖``.
+
+    Returns weights for the *unnormalised* Gram matrix, as the reference does.
+    """
+    import warnings
+
+    import cvxpy as cp
+
+    k = gram.shape[0]
+    norm = float(np.linalg.norm(gram))
+    g = gram / max(norm, 1e-30)
+    alpha = np.ones(k) if prev is None else prev.copy()
+    a = cp.Variable(k, nonneg=True)
+    g_par = cp.Parameter((k, k), value=g)
+    prev_par = cp.Parameter(k, nonneg=True)
+    tangent = cp.Parameter(k)
+    # linearisation of the concave part  Σ log αᵢ + log (Gα)ᵢ  around the previous α
+    phi = tangent @ (a - prev_par)
+    ga = g_par @ a
+    constraints = [-cp.log(a[i] * norm) - cp.log(ga[i]) <= 0 for i in range(k)]
+    constraints.append(phi <= 0)
+    problem = cp.Problem(cp.Minimize(cp.sum(ga) + phi / norm), constraints)
+    for _ in range(iters):
+        prev_par.value = alpha
+        tangent.value = 1.0 / alpha + (1.0 / (g @ alpha)) @ g
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                problem.solve(solver=cp.CLARABEL)
+        except cp.error.SolverError:
+            break
+        if a.value is None:
+            break
+        new = np.maximum(np.asarray(a.value), 1e-12)
+        converged = np.linalg.norm(g @ new - 1.0 / new) < 1e-3 or np.linalg.norm(new - alpha) < 1e-6
+        alpha = new
+        if converged:
+            break
+    return alpha
+
+
+class NashMTL(Combiner):
+    """Direction ``Σᵢ αᵢ gᵢ`` with ``(G Gᵀ) α = 1/α``.
+
+    ``update_weights_every``: re-solve every N calls and reuse the weights in
+    between, as the paper's practical variant; ``optim_niter``: CCP iterations
+    of ``solver="ccp"``; ``newton_iters``: damped Newton steps of the default solver.
+    """
+
+    name = "nashmtl"
+    needs_grads = True
+
+    def __init__(
+        self,
+        num_tasks: int,
+        update_weights_every: int = 1,
+        optim_niter: int = 20,
+        solver: str = "newton",
+        newton_iters: int = 30,
+        eps: float = 1e-12,
+    ):
+        super().__init__(num_tasks)
+        if solver not in ("newton", "ccp"):
+            raise ValueError(f"nashmtl solver must be 'newton' or 'ccp', got {solver!r}")
+        if update_weights_every < 1 or optim_niter < 1:
+            raise ValueError("update_weights_every and optim_niter must be >= 1")
+        self.update_weights_every, self.optim_niter = update_weights_every, optim_niter
+        self.solver, self.newton_iters, self.eps = solver, newton_iters, eps
+        self.reset()
+
+    def reset(self) -> None:
+        self.step = 0
+        self.alpha: Tensor | None = None
+
+    def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
+        assert grads is not None
+        info = gradient_info(grads)
+        if self.alpha is None or self.step % self.update_weights_every == 0:
+            self.alpha = self._solve(grads, info["grad_norm"])
+        self.step += 1
+        alpha = self.alpha.to(grads.dtype)
+        return CombineOutput(direction=alpha @ grads, weights=alpha, info=info)
+
+    def _solve(self, grads: Tensor, norms: Tensor) -> Tensor:
+        if self.solver == "newton":
+            g = grads.double()
+            unit = g / norms.double().clamp_min(self.eps).unsqueeze(1)
+            beta = nash_weights_newton(unit @ unit.T, iters=self.newton_iters)
+            return beta / norms.double().clamp_min(self.eps)
+        gram = (grads.double() @ grads.double().T).cpu().numpy()
+        prev = None if self.alpha is None else self.alpha.double().cpu().numpy()
+        return torch.as_tensor(nash_weights_ccp(gram, prev, self.optim_niter), device=grads.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "alpha": self.alpha}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step, self.alpha = state["step"], state["alpha"]
