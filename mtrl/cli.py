@@ -8,6 +8,8 @@ import typing
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+import yaml
+
 from mtrl.config import FIELDS, TYPES, ConfigError, TrainConfig, build_config, load_yaml
 
 
@@ -65,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train one multi-task SAC agent; flags override --config.",
     )
     train.add_argument("--config", default=None, help="YAML file of options (flags override it)")
+    train.add_argument(
+        "--method-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the combination method, repeatable (e.g. c=0.4 for cagrad, "
+        "update_weights_every=5 for nashmtl); merged over the file's method_options",
+    )
     _add_config_flags(train)
     tasks = sub.add_parser(
         "tasks", help="print the task index → name table that transform specs use"
@@ -74,11 +84,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_method_options(items: Sequence[str]) -> dict[str, Any]:
+    """``["c=0.4", "solver=ccp"]`` → ``{"c": 0.4, "solver": "ccp"}`` (values read as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--method-option {item!r} is not KEY=VALUE")
+        try:
+            out[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"--method-option {item!r}: cannot read the value") from None
+    return out
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from mtrl.trainer import train  # heavy imports only when training
 
     flags = {k: v for k, v in vars(args).items() if k in FIELDS}
     file_values = load_yaml(args.config) if args.config else {}
+    if args.method_option:
+        options = dict(file_values.get("method_options") or {})
+        options.update(parse_method_options(args.method_option))
+        flags["method_options"] = options
     cfg = build_config(file_values, flags)
     run_dir = train(cfg)
     print(f"run finished: {run_dir}")

@@ -19,8 +19,11 @@ import yaml
 
 import envs
 import reward_transforms
-from mtrl.combine import METHODS
+from mtrl import combine
 from reward_transforms import RewardMap
+
+METHODS = (*combine.METHODS, "stl")
+"""Every ``--method``: the combiners plus ``stl``, one independent SAC per task."""
 
 
 class ConfigError(ValueError):
@@ -203,6 +206,8 @@ def validate(cfg: TrainConfig) -> Resolved:
     try:
         task_names = envs.resolve_tasks(cfg.benchmark, cfg.tasks)
         transforms = reward_transforms.parse_transforms(cfg.transform, task_names)
+        if cfg.method != "stl":
+            combine.make(cfg.method, len(task_names), **cfg.method_options)  # checks the options
     except ValueError as err:
         raise ConfigError(str(err)) from None
     return Resolved(task_names, transforms, resolve_device(cfg.device))

@@ -131,14 +131,6 @@ def train(cfg: TrainConfig) -> Path:
     save_config(cfg, resolved, run_dir)
     seed_everything(cfg.seed)
 
-    env = TaskRewardTransform(
-        envs.make_vector_env(names, cfg.seed, cfg.max_episode_steps, cfg.vector),
-        resolved.transforms,
-    )
-    eval_env = envs.make_vector_env(names, cfg.seed + 10_000, cfg.max_episode_steps, cfg.vector)
-    env.action_space.seed(cfg.seed)
-    obs_dim = env.single_observation_space.shape[0]
-    act_dim = env.single_action_space.shape[0]
     hyper = SACHyper(
         hidden=tuple(cfg.hidden),
         actor_lr=cfg.actor_lr,
@@ -148,6 +140,19 @@ def train(cfg: TrainConfig) -> Path:
         tau=cfg.tau,
         init_temperature=cfg.init_temperature,
     )
+    if cfg.method == "stl":
+        from mtrl.stl_trainer import train_stl
+
+        return train_stl(cfg, resolved, run_dir, hyper)
+
+    env = TaskRewardTransform(
+        envs.make_vector_env(names, cfg.seed, cfg.max_episode_steps, cfg.vector),
+        resolved.transforms,
+    )
+    eval_env = envs.make_vector_env(names, cfg.seed + 10_000, cfg.max_episode_steps, cfg.vector)
+    env.action_space.seed(cfg.seed)
+    obs_dim = env.single_observation_space.shape[0]
+    act_dim = env.single_action_space.shape[0]
     try:
         critic_combiner = combine.make(cfg.method, k, **cfg.method_options)
         actor_combiner = combine.make(cfg.method, k, **cfg.method_options)

@@ -2,11 +2,12 @@
 
 from reward_transforms.maps import MAP_NAMES, RewardMap, make_map
 from reward_transforms.spec import describe, parse_transform, parse_transforms
-from reward_transforms.wrapper import TaskRewardTransform
+from reward_transforms.wrapper import RewardTransform, TaskRewardTransform
 
 __all__ = [
     "MAP_NAMES",
     "RewardMap",
+    "RewardTransform",
     "TaskRewardTransform",
     "describe",
     "make_map",

@@ -34,3 +34,19 @@ class TaskRewardTransform(gym.vector.VectorWrapper):
         info = dict(info)
         info["raw_reward"] = raw
         return obs, out, terminated, truncated, info
+
+
+class RewardTransform(gym.Wrapper):
+    """The single-env form of ``TaskRewardTransform``: one env, one map (or None)."""
+
+    def __init__(self, env: gym.Env, fn: RewardMap | None):
+        super().__init__(env)
+        self.fn = fn
+
+    def step(self, action: Any):  # type: ignore[override]
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        raw = float(reward)
+        info = dict(info)
+        info["raw_reward"] = raw
+        out = raw if self.fn is None else float(self.fn(np.array([raw]))[0])
+        return obs, out, terminated, truncated, info

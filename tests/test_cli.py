@@ -99,6 +99,9 @@ BAD = [
     (["--transform", "task0"], "is not TASK:MAP"),
     (["--transform", "task0:exp", "--transform", "reach-v3:cube"], "already has transform"),
     (["--method", "nope"], "unknown method 'nope'"),
+    (["--method", "cagrad", "--method-option", "c=-1"], "cagrad needs c >= 0"),
+    (["--method", "dibs", "--method-option", "nope=1"], "bad options for method 'dibs'"),
+    (["--method-option", "c"], "is not KEY=VALUE"),
     (["--tasks", "reach-v3,open-sesame-v3"], "unknown Meta-World task"),
     (["--benchmark", "mt3", "--tasks", ""], "unknown benchmark"),
     (["--total-steps", "0"], "--total-steps must be a positive integer"),
@@ -203,3 +206,51 @@ def test_mt10_async_with_door_open_transformed(tmp_path):
         else:
             assert raw == tr
     assert "success/mean" in scalars
+
+
+def test_stl_baseline_logs_the_same_tags(tmp_path):
+    logdir = tmp_path / "runs"
+    assert (
+        main(
+            [
+                "train",
+                *TINY,
+                "--method",
+                "stl",
+                "--transform",
+                "task1:pow4",
+                "--logdir",
+                str(logdir),
+            ]
+        )
+        == 0
+    )
+    run = only_run(logdir)
+    assert {"stl_reach-v3.zip", "stl_drawer-close-v3.zip"} <= {p.name for p in run.iterdir()}
+    scalars = read_scalars(run)
+    for task in ("reach-v3", "drawer-close-v3"):
+        assert [s for s, _ in scalars[f"success/{task}"]] == [45, 90]
+        assert f"alpha/{task}" in scalars
+    assert scalars["return/raw/reach-v3"] == scalars["return/transformed/reach-v3"]
+    assert scalars["return/raw/drawer-close-v3"] != scalars["return/transformed/drawer-close-v3"]
+
+
+def test_method_options_reach_the_saved_config(tmp_path):
+    logdir = tmp_path / "runs"
+    assert (
+        main(
+            [
+                "train",
+                *TINY,
+                "--method",
+                "cagrad",
+                "--method-option",
+                "c=0.4",
+                "--logdir",
+                str(logdir),
+            ]
+        )
+        == 0
+    )
+    saved = yaml.safe_load((only_run(logdir) / "config.yaml").read_text())
+    assert saved["method"] == "cagrad" and saved["method_options"] == {"c": 0.4}

@@ -1,0 +1,77 @@
+"""One full SAC update (critic + actor + α + target) per combination method, as a ratio to mean.
+
+All methods are timed side by side in one run on the MT10 shapes (K=10, obs 49,
+act 4, 3×400 MLPs, 128 transitions per task), interleaved round by round so
+machine noise hits them alike.
+
+    python benchmarks/bench_update.py [--device cpu|cuda] [--rounds 5] [--repeats 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from agents.replay import Batch
+from agents.sac import MultiTaskSAC, SACHyper
+from mtrl import combine
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[400, 400, 400])
+    parser.add_argument("--batch-per-task", type=int, default=128)
+    parser.add_argument("--methods", nargs="+", default=list(combine.METHODS))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--device", default="cpu")
+    a = parser.parse_args()
+    dev = torch.device(a.device)
+    k, b, obs_dim, act_dim = a.tasks, a.batch_per_task, 39 + a.tasks, 4
+    g = torch.Generator(device=dev).manual_seed(0)
+    batch = Batch(
+        torch.randn(k, b, obs_dim, device=dev, generator=g),
+        torch.rand(k, b, act_dim, device=dev, generator=g) * 2 - 1,
+        torch.randn(k, b, device=dev, generator=g),
+        torch.randn(k, b, obs_dim, device=dev, generator=g),
+        torch.zeros(k, b, device=dev),
+    )
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    agents = {}
+    for m in a.methods:
+        torch.manual_seed(0)
+        agents[m] = MultiTaskSAC(
+            obs_dim,
+            act_dim,
+            k,
+            SACHyper(hidden=tuple(a.hidden)),
+            combine.make(m, k),
+            combine.make(m, k),
+            dev,
+        )
+        for _ in range(2):
+            agents[m].update(batch)  # warm-up
+    times: dict[str, list[float]] = {m: [] for m in a.methods}
+    for _ in range(a.rounds):
+        for m, agent in agents.items():
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(a.repeats):
+                agent.update(batch)
+            sync()
+            times[m].append((time.perf_counter() - t0) / a.repeats * 1000)
+    base = statistics.median(times["mean"]) if "mean" in times else None
+    print(f"K={k} batch/task={b} hidden={a.hidden} device={dev} threads={torch.get_num_threads()}")
+    print(f"{'method':12} {'update ms':>10} {'× mean':>7}")
+    for m, ts in times.items():
+        med = statistics.median(ts)
+        ratio = f"{med / base:6.2f}x" if base else "   n/a"
+        print(f"{m:12} {med:10.1f} {ratio}")
+
+
+if __name__ == "__main__":
+    main()

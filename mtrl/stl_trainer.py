@@ -1,0 +1,99 @@
+"""``--method stl``: one stable-baselines3 SAC per task, logged like the multi-task runs.
+
+Each task trains on its own env (the same construction, one-hot id and reward
+transform as in the multi-task vector env); the evaluation, the success
+definition and the TensorBoard tags are the multi-task trainer's, so the
+curves sit beside the others.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from torch.utils.tensorboard import SummaryWriter
+
+import envs
+from agents.sac import SACHyper
+from agents.stl import make_single_task_sac
+from mtrl.checkpoint import atomic_write_bytes
+from mtrl.config import Resolved, TrainConfig
+from mtrl.evaluate import evaluate
+from reward_transforms import RewardTransform
+
+
+class _EpisodeReturns(BaseCallback):
+    """Logs raw and transformed training-episode returns of one task."""
+
+    def __init__(self, writer: SummaryWriter, task: str):
+        super().__init__()
+        self.writer, self.task = writer, task
+        self.raw = self.transformed = 0.0
+
+    def _on_step(self) -> bool:
+        info = self.locals["infos"][0]
+        self.raw += float(info.get("raw_reward", 0.0))
+        self.transformed += float(self.locals["rewards"][0])
+        if self.locals["dones"][0]:
+            step = self.model.num_timesteps
+            self.writer.add_scalar(f"return/raw/{self.task}", self.raw, step)
+            self.writer.add_scalar(f"return/transformed/{self.task}", self.transformed, step)
+            self.raw = self.transformed = 0.0
+        return True
+
+
+def train_stl(cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyper) -> Path:
+    """Train K independent SB3 SACs in turns of ``eval_interval`` steps, evaluating after each."""
+    from mtrl.trainer import log_eval  # the shared evaluation logging
+
+    names, k = resolved.task_names, len(resolved.task_names)
+    writer = SummaryWriter(str(run_dir))
+    eval_env = envs.make_vector_env(names, cfg.seed + 10_000, cfg.max_episode_steps, cfg.vector)
+    models, callbacks = [], []
+    for i, name in enumerate(names):
+        env = RewardTransform(
+            envs.make_task_env(name, i, k, cfg.seed, cfg.max_episode_steps),
+            resolved.transforms.get(i),
+        )
+        models.append(
+            make_single_task_sac(
+                env,
+                hyper,
+                cfg.batch_per_task,
+                min(cfg.buffer_size, cfg.total_steps),
+                cfg.warmup_steps,
+                cfg.updates_per_step,
+                cfg.seed + i,
+                resolved.device,
+            )
+        )
+        callbacks.append(_EpisodeReturns(writer, name))
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        return np.stack(
+            [m.predict(o, deterministic=True)[0] for m, o in zip(models, obs, strict=True)]
+        )
+
+    done = 0
+    try:
+        while done < cfg.total_steps:
+            chunk = min(cfg.eval_interval - done % cfg.eval_interval, cfg.total_steps - done)
+            for model, callback in zip(models, callbacks, strict=True):
+                model.learn(chunk, callback=callback, reset_num_timesteps=False)
+            done += chunk
+            result = evaluate(policy, eval_env, cfg.eval_episodes)
+            log_eval(writer, names, result, done)
+            for name, model in zip(names, models, strict=True):
+                alpha = float(model.log_ent_coef.detach().exp().item())
+                writer.add_scalar(f"alpha/{name}", alpha, done)
+            writer.flush()
+    finally:
+        writer.close()
+        eval_env.close()
+    for name, model in zip(names, models, strict=True):
+        tmp = run_dir / f".stl_{name}.zip.tmp"
+        model.save(tmp)
+        atomic_write_bytes(run_dir / f"stl_{name}.zip", tmp.read_bytes())
+        tmp.unlink()
+    return run_dir
