@@ -3,7 +3,7 @@
 #   docker run --gpus all -v "$PWD/runs:/opt/mtrl/runs" mtrl train --method dibs --transform task3:pow4
 FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
 
-ENV PYTHONUNBUFFERED=1 MUJOCO_GL=egl
+ENV PYTHONUNBUFFERED=1
 WORKDIR /opt/mtrl
 COPY pyproject.toml README.md ./
 COPY mtrl ./mtrl

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.optimize import minimize
 from torch import Tensor
 
 from mtrl.combine.base import CombineOutput, Combiner, gradient_info
+from mtrl.combine.simplex import minimize_on_simplex, unit_scaled
 
 
 def cagrad_weights(gram: Tensor, c: float) -> Tensor:
@@ -24,7 +24,7 @@ def cagrad_weights(gram: Tensor, c: float) -> Tensor:
     """
     m = gram.double().cpu().numpy()
     k = m.shape[0]
-    m = m / max(float(np.diag(m).max()), 1e-300)  # F scales with M: same minimiser
+    m = unit_scaled(m)  # F scales with M: same minimiser
     b = m.mean(axis=1)  # G g₀
     sqrt_phi = c * float(np.sqrt(max(m.mean(), 0.0)))  # c ‖g₀‖
 
@@ -33,17 +33,8 @@ def cagrad_weights(gram: Tensor, c: float) -> Tensor:
         norm = float(np.sqrt(max(w @ mw, 1e-30)))
         return float(w @ b + sqrt_phi * norm), b + sqrt_phi * mw / norm
 
-    result = minimize(
-        objective,
-        np.full(k, 1.0 / k),
-        jac=True,
-        method="SLSQP",
-        bounds=[(0.0, 1.0)] * k,
-        constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones(k)},),
-        options={"ftol": 1e-12, "maxiter": 500},
-    )
-    w = np.clip(result.x, 0.0, None)
-    return torch.as_tensor(w / w.sum(), dtype=torch.float64, device=gram.device)
+    w = minimize_on_simplex(objective, k, ftol=1e-12)
+    return torch.as_tensor(w, dtype=torch.float64, device=gram.device)
 
 
 class CAGrad(Combiner):

@@ -8,19 +8,18 @@ so the step decreases every loss to first order.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from scipy.optimize import minimize
 from torch import Tensor
 
 from mtrl.combine.base import CombineOutput, Combiner, gradient_info
+from mtrl.combine.simplex import minimize_on_simplex, unit_scaled
 
 
 def min_norm_weights(gram: Tensor) -> Tensor:
     """Simplex weights w minimising ``wᵀ M w`` for the Gram matrix ``M``.
 
     Exact for two tasks; otherwise SLSQP on the host on ``M`` scaled to unit
-    diagonal maximum (K is small), started from the best vertex.
+    diagonal maximum (K is small).
     """
     m = gram.double()
     k = m.shape[0]
@@ -32,20 +31,9 @@ def min_norm_weights(gram: Tensor) -> Tensor:
         t = (bb - ab) / torch.where(denom > 0, denom, torch.ones_like(denom))
         t = torch.where(denom > 0, t.clamp(0.0, 1.0), (aa <= bb).to(m.dtype))
         return torch.stack([t, 1 - t])
-    a = m.cpu().numpy()
-    a = a / max(float(np.diag(a).max()), 1e-300)
-    start = np.full(k, 1.0 / k)
-    result = minimize(
-        lambda w: (float(w @ a @ w), 2 * a @ w),
-        start,
-        jac=True,
-        method="SLSQP",
-        bounds=[(0.0, 1.0)] * k,
-        constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones(k)},),
-        options={"ftol": 1e-15, "maxiter": 1000},
-    )
-    w = np.clip(result.x, 0.0, None)
-    return torch.as_tensor(w / w.sum(), dtype=torch.float64, device=m.device)
+    a = unit_scaled(m.cpu().numpy())
+    w = minimize_on_simplex(lambda w: (float(w @ a @ w), 2 * a @ w), k)
+    return torch.as_tensor(w, dtype=torch.float64, device=m.device)
 
 
 class MGDA(Combiner):
