@@ -19,6 +19,9 @@ class Batch(NamedTuple):
     done: Tensor  # 1.0 where the episode terminated (no bootstrap); truncation is not done
 
 
+_FIELDS = ("obs", "act", "rew", "next_obs", "done")
+
+
 class MultiTaskReplay:
     """Ring buffers ``[K, capacity, …]``; each vector step adds one transition per task."""
 
@@ -58,6 +61,20 @@ class MultiTaskReplay:
             buf[:, i] = torch.as_tensor(np.asarray(value, dtype=np.float32), device=self.device)
         self.pos = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
+
+    def state_dict(self) -> dict[str, Tensor | int]:
+        """The stored transitions, oldest first, for a checkpoint."""
+        n = self.size
+        order = torch.arange(self.pos - n, self.pos, device=self.device) % self.capacity
+        return {"size": n, **{name: getattr(self, name)[:, order].cpu() for name in _FIELDS}}
+
+    def load_state_dict(self, state: dict[str, Tensor | int]) -> None:
+        """Restore what ``state_dict`` returned; a smaller buffer keeps the newest transitions."""
+        n = min(int(state["size"]), self.capacity)
+        for name in _FIELDS:
+            saved = state[name]
+            getattr(self, name)[:, :n] = saved[:, saved.shape[1] - n :].to(self.device)
+        self.size, self.pos = n, n % self.capacity
 
     def sample(self, batch_per_task: int, generator: torch.Generator | None = None) -> Batch:
         """``batch_per_task`` transitions from each task, uniformly with replacement."""

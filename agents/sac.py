@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -62,6 +63,30 @@ class MultiTaskSAC(nn.Module):
         self.critic_combiner, self.actor_combiner = critic_combiner, actor_combiner
         self.critic_params = dict(self.critic.named_parameters())
         self.actor_params = dict(self.actor.named_parameters())
+        self.skipped_updates = 0  # updates dropped for a non-finite loss or gradient
+        self.consecutive_skips = 0
+
+    def training_state(self) -> dict[str, Any]:
+        """Networks, temperatures, optimizers and both combiners' state, for a checkpoint."""
+        return {
+            "module": self.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "alpha_opt": self.alpha_opt.state_dict(),
+            "critic_combiner": self.critic_combiner.state_dict(),
+            "actor_combiner": self.actor_combiner.state_dict(),
+            "skipped_updates": self.skipped_updates,
+        }
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``training_state`` returned."""
+        self.load_state_dict(state["module"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.alpha_opt.load_state_dict(state["alpha_opt"])
+        self.critic_combiner.load_state_dict(state["critic_combiner"])
+        self.actor_combiner.load_state_dict(state["actor_combiner"])
+        self.skipped_updates = state["skipped_updates"]
 
     @torch.no_grad()
     def act(
@@ -101,8 +126,12 @@ class MultiTaskSAC(nn.Module):
         alpha = self.log_alpha.detach().exp().unsqueeze(1)
         return (alpha * logp - torch.minimum(q1, q2)).mean(1), logp
 
-    def update(self, batch: Batch) -> dict[str, Tensor]:
-        """One SAC update (critic, actor, temperatures, target); returns tensors for the logs."""
+    def update(self, batch: Batch) -> dict[str, Tensor] | None:
+        """One SAC update (critic, actor, temperatures, target); returns tensors for the logs.
+
+        A non-finite loss or gradient drops the update (None is returned, and
+        ``skipped_updates`` / ``consecutive_skips`` count it); nothing is stepped.
+        """
         target = self.td_target(batch)
 
         def critic_loss_fn(p: Mapping[str, Tensor] | None) -> Tensor:
@@ -111,6 +140,8 @@ class MultiTaskSAC(nn.Module):
         critic_losses, critic_out = combined_backward(
             self.critic_combiner, critic_loss_fn, self.critic_params
         )
+        if not _all_finite(critic_losses, self.critic_params):
+            return self._skip()
         self.critic_opt.step()
         if self.critic_combiner.learns_after_step:  # FAMO: the same batch, after the step
             with torch.no_grad():
@@ -128,6 +159,8 @@ class MultiTaskSAC(nn.Module):
         actor_losses, actor_out = combined_backward(
             self.actor_combiner, actor_loss_fn, self.actor_params
         )
+        if not _all_finite(actor_losses, self.actor_params):
+            return self._skip()
         self.actor_opt.step()
         if self.actor_combiner.learns_after_step:
             with torch.no_grad():
@@ -146,6 +179,7 @@ class MultiTaskSAC(nn.Module):
             dst = list(self.critic_target.parameters())
             torch._foreach_lerp_(dst, src, self.hyper.tau)
 
+        self.consecutive_skips = 0
         stats = {
             "loss/critic": critic_losses,
             "loss/actor": actor_losses,
@@ -157,3 +191,17 @@ class MultiTaskSAC(nn.Module):
             for name, value in out.info.items():
                 stats[f"combine/{key}/{name}"] = value
         return stats
+
+    def _skip(self) -> None:
+        for opt in (self.actor_opt, self.critic_opt, self.alpha_opt):
+            opt.zero_grad(set_to_none=True)
+        self.skipped_updates += 1
+        self.consecutive_skips += 1
+        return None
+
+
+def _all_finite(losses: Tensor, params: Mapping[str, Tensor]) -> bool:
+    """Whether the losses and every ``.grad`` of ``params`` are finite (one host sync)."""
+    grads = [p.grad for p in params.values() if p.grad is not None]
+    norms = torch._foreach_norm(grads) if grads else []
+    return bool(torch.isfinite(torch.stack([losses.sum(), *norms])).all())

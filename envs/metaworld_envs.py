@@ -7,9 +7,11 @@ one-hot id of task ``i`` to its 39-d observation. Seeding is by construction
 
 from __future__ import annotations
 
+import signal
 import warnings
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import gymnasium as gym
 
@@ -64,6 +66,12 @@ def make_task_env(
     )
 
 
+def _make_task_env_in_worker(*args: Any) -> gym.Env:
+    """``make_task_env`` in an async worker, which leaves Ctrl-C to the trainer."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return make_task_env(*args)
+
+
 def make_vector_env(
     task_names: Sequence[str],
     seed: int,
@@ -71,12 +79,13 @@ def make_vector_env(
     vector: str = "async",
 ) -> gym.vector.VectorEnv:
     """A vector env with one Meta-World sub-env per task (``vector``: async or sync)."""
-    fns = [
-        partial(make_task_env, name, i, len(task_names), seed, max_episode_steps)
-        for i, name in enumerate(task_names)
+    args = [
+        (name, i, len(task_names), seed, max_episode_steps) for i, name in enumerate(task_names)
     ]
     if vector == "async":
+        fns = [partial(_make_task_env_in_worker, *a) for a in args]
         return gym.vector.AsyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    fns = [partial(make_task_env, *a) for a in args]
     if vector == "sync":
         return gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     raise ValueError(f"unknown vector strategy {vector!r}; valid: async, sync")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import signal
 import sys
 import typing
 from collections.abc import Sequence
@@ -68,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--config", default=None, help="YAML file of options (flags override it)")
     train.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its newest good checkpoint (its config.yaml); "
+        f"only {', '.join('--' + f.replace('_', '-') for f in RESUME_OVERRIDES)} may change",
+    )
+    train.add_argument(
         "--method-option",
         action="append",
         default=[],
@@ -98,18 +107,54 @@ def parse_method_options(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+RESUME_OVERRIDES = ("total_steps", "device", "progress", "vector")
+"""Options a resumed run may change; the others are the run's own."""
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    from mtrl.trainer import train  # heavy imports only when training
+    from pathlib import Path
+
+    from mtrl.trainer import TrainingStopped, load_run_config, train  # heavy imports
 
     flags = {k: v for k, v in vars(args).items() if k in FIELDS}
+    resume_dir = None
+    if args.resume:
+        resume_dir = Path(args.resume)
+        fixed = sorted(set(flags) - set(RESUME_OVERRIDES))
+        if args.config or args.method_option or fixed:
+            what = "--config/--method-option" if not fixed else "--" + fixed[0].replace("_", "-")
+            raise ConfigError(
+                f"--resume continues a run as it was configured; {what} cannot change"
+            )
+        cfg = dataclasses.replace(load_run_config(resume_dir), **flags)
+        return _report(train, cfg, resume_dir, TrainingStopped)
     file_values = load_yaml(args.config) if args.config else {}
     if args.method_option:
         options = dict(file_values.get("method_options") or {})
         options.update(parse_method_options(args.method_option))
         flags["method_options"] = options
     cfg = build_config(file_values, flags)
-    run_dir = train(cfg)
-    print(f"run finished: {run_dir}")
+    return _report(train, cfg, None, TrainingStopped)
+
+
+def _report(train: Any, cfg: Any, resume_dir: Any, stopped: type[Exception]) -> int:
+    """Run ``train`` and tell the user how it ended (exit 0, 1 when it stopped itself, 130)."""
+    try:
+        result = train(cfg, resume_dir)
+    except stopped as err:
+        print(f"mtrl: stopped: {err}", file=sys.stderr)
+        return 1
+    for note in result.notes:
+        print(f"mtrl: {note}", file=sys.stderr)
+    if result.signal is not None:
+        name = signal.Signals(result.signal).name
+        print(
+            f"mtrl: {name} at step {result.step}: checkpoint saved; continue with "
+            f"`mtrl train --resume {result.run_dir}`",
+            file=sys.stderr,
+        )
+        return 130 if result.signal == signal.SIGINT else 0
+    print(f"run finished: {result.run_dir}")
     return 0
 
 

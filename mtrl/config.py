@@ -74,6 +74,16 @@ class TrainConfig:
     max_episode_steps: int = _f(envs.DEFAULT_MAX_EPISODE_STEPS, "episode length")
     vector: str = _f("async", "vector env: async (a process per task) or sync")
     log_interval: int = _f(1000, "steps between loss / perf logs")
+    checkpoint_interval: int = _f(
+        50_000, "steps between checkpoints (a multiple of the episode length resumes exactly)"
+    )
+    keep_checkpoints: int = _f(3, "how many of the newest checkpoints to keep")
+    checkpoint_replay: bool = _f(
+        True, "store the replay buffers in checkpoints (without them a resume is approximate)"
+    )
+    max_nonfinite_updates: int = _f(
+        100, "consecutive updates dropped for NaN/inf losses or gradients before the run stops"
+    )
     device: str = _f("auto", "auto, cpu or cuda")
     logdir: str = _f("runs", "parent folder of run folders")
     run_name: str | None = _f(None, "run folder name (default: built from the config and time)")
@@ -183,6 +193,9 @@ def validate(cfg: TrainConfig) -> Resolved:
         "eval_episodes",
         "max_episode_steps",
         "log_interval",
+        "checkpoint_interval",
+        "keep_checkpoints",
+        "max_nonfinite_updates",
     ]
     for name in positive:
         value = getattr(cfg, name)

@@ -7,7 +7,9 @@ is also the number of env steps each task has taken (the x-axis of every curve).
 from __future__ import annotations
 
 import random
+import signal
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -22,10 +24,29 @@ import envs
 from agents.replay import MultiTaskReplay
 from agents.sac import MultiTaskSAC, SACHyper
 from mtrl import combine
-from mtrl.checkpoint import atomic_torch_save, atomic_write_bytes
+from mtrl.checkpoint import (
+    atomic_torch_save,
+    atomic_write_bytes,
+    load_latest_checkpoint,
+    save_checkpoint,
+)
 from mtrl.config import ConfigError, Resolved, TrainConfig, to_dict, validate
 from mtrl.evaluate import EvalResult, evaluate
-from reward_transforms import TaskRewardTransform, describe
+from reward_transforms import NonFiniteReward, TaskRewardTransform, describe
+
+
+class TrainingStopped(RuntimeError):
+    """The run stopped itself (non-finite updates or rewards); its last checkpoint is kept."""
+
+
+@dataclass
+class RunResult:
+    """Where a run lives, the step it reached, and the signal that stopped it (if any)."""
+
+    run_dir: Path
+    step: int
+    signal: int | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def seed_everything(seed: int) -> None:
@@ -123,12 +144,60 @@ def log_eval(writer: SummaryWriter, task_names: list[str], result: EvalResult, s
     writer.add_scalar("eval/return/mean", float(result.returns.mean()), step)
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Run one training job as configured; return its run folder."""
+def _rng_state() -> dict:
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class _StopFlag:
+    """SIGTERM / SIGINT set a flag; the loop checkpoints and leaves at the end of the step."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.signum = signum
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def load_run_config(run_dir: Path) -> TrainConfig:
+    """The config a run folder was started with (for ``--resume``)."""
+    from mtrl.config import build_config, load_yaml
+
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"--resume {run_dir}: no config.yaml there (is it a run folder?)")
+    return build_config(load_yaml(run_dir / "config.yaml"))
+
+
+def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
+    """Run one training job (or continue the one in ``resume_dir``); return where it ended."""
     resolved = validate(cfg)
     names, device, k = resolved.task_names, resolved.device, len(resolved.task_names)
-    run_dir = make_run_dir(cfg, resolved)
-    save_config(cfg, resolved, run_dir)
+    if resume_dir is None:
+        run_dir = make_run_dir(cfg, resolved)
+        save_config(cfg, resolved, run_dir)
+    else:
+        run_dir = resume_dir
     seed_everything(cfg.seed)
 
     hyper = SACHyper(
@@ -143,41 +212,101 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.method == "stl":
         from mtrl.stl_trainer import train_stl
 
-        return train_stl(cfg, resolved, run_dir, hyper)
+        return RunResult(train_stl(cfg, resolved, run_dir, hyper), cfg.total_steps)
 
     env = TaskRewardTransform(
         envs.make_vector_env(names, cfg.seed, cfg.max_episode_steps, cfg.vector),
         resolved.transforms,
+        task_names=names,
     )
     eval_env = envs.make_vector_env(names, cfg.seed + 10_000, cfg.max_episode_steps, cfg.vector)
     env.action_space.seed(cfg.seed)
     obs_dim = env.single_observation_space.shape[0]
     act_dim = env.single_action_space.shape[0]
-    try:
-        critic_combiner = combine.make(cfg.method, k, **cfg.method_options)
-        actor_combiner = combine.make(cfg.method, k, **cfg.method_options)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+    critic_combiner = combine.make(cfg.method, k, **cfg.method_options)
+    actor_combiner = combine.make(cfg.method, k, **cfg.method_options)
     agent = MultiTaskSAC(obs_dim, act_dim, k, hyper, critic_combiner, actor_combiner, device)
     replay = MultiTaskReplay(k, min(cfg.buffer_size, cfg.total_steps), obs_dim, act_dim, device)
-    writer = SummaryWriter(str(run_dir))
+    ckpt_dir = run_dir / "checkpoints"
+
+    # the state a checkpoint carries beyond the agent and the buffers
+    start, notes = 0, []
+    ep_raw, ep_transformed = np.zeros(k), np.zeros(k)
+    last_success = float("nan")
+    env_rng = env.call("get_checkpoint")  # taken before every episode boundary
+    eval_rng = eval_env.call("get_checkpoint")  # taken after every evaluation
+    loaded = load_latest_checkpoint(ckpt_dir) if resume_dir is not None else None
+    if loaded is not None:
+        state, path = loaded
+        start = state["step"]
+        agent.load_training_state(state["agent"])
+        if state["replay"] is not None:
+            replay.load_state_dict(state["replay"])
+        else:
+            notes.append("checkpoint holds no replay buffers: the buffers restart empty")
+        env_rng, eval_rng = state["env_rng"], state["eval_rng"]
+        env.call("load_checkpoint", list(env_rng))
+        eval_env.call("load_checkpoint", list(eval_rng))
+        env.action_space.np_random.bit_generator.state = state["action_space_rng"]
+        _set_rng_state(state["rng"])
+        last_success = state["last_success"]
+        if state["at_boundary"]:
+            ep_raw, ep_transformed = state["ep_raw"], state["ep_transformed"]
+        else:
+            notes.append(f"step {start} was mid-episode: the envs restart that episode")
+        notes.insert(0, f"resumed from {path.name} (step {start})")
+    elif resume_dir is not None:
+        notes.append("no usable checkpoint: the run restarts from step 0")
+    if start >= cfg.total_steps:
+        env.close()
+        eval_env.close()
+        return RunResult(run_dir, start, notes=[*notes, "the run had already finished"])
+
+    # a resumed run rewrites the curves from the checkpoint's step on
+    writer = SummaryWriter(str(run_dir), purge_step=start + 1 if resume_dir else None)
     stats_log = ScalarLog(writer, names)
 
     def policy(o: np.ndarray) -> np.ndarray:
         return agent.act(torch.as_tensor(o, device=device), deterministic=True).cpu().numpy()
 
-    ep_raw, ep_transformed = np.zeros(k), np.zeros(k)
-    last_success = float("nan")
+    def checkpoint(step: int) -> None:
+        writer.flush()
+        state = {
+            "step": step,
+            "agent": agent.training_state(),
+            "replay": replay.state_dict() if cfg.checkpoint_replay else None,
+            "env_rng": env_rng,
+            "eval_rng": eval_rng,
+            "at_boundary": step % cfg.max_episode_steps == 0,
+            "ep_raw": ep_raw.copy(),
+            "ep_transformed": ep_transformed.copy(),
+            "action_space_rng": env.action_space.np_random.bit_generator.state,
+            "rng": _rng_state(),
+            "last_success": last_success,
+            "config": to_dict(cfg),
+        }
+        save_checkpoint(ckpt_dir, step, state, cfg.keep_checkpoints)
+
+    stop = _StopFlag()
     update_time, interval_start, interval_steps = 0.0, time.perf_counter(), 0
-    bar = tqdm(total=cfg.total_steps, unit="step", disable=not cfg.progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=cfg.total_steps,
+        initial=start,
+        unit="step",
+        disable=not cfg.progress,
+        dynamic_ncols=True,
+    )
     obs, _ = env.reset()
+    step = start
     try:
-        for step in range(1, cfg.total_steps + 1):
+        for step in range(start + 1, cfg.total_steps + 1):
             # act: uniform random during warm-up, then one batched forward for all tasks
             if step <= cfg.warmup_steps:
                 action = env.action_space.sample()
             else:
                 action = agent.act(torch.as_tensor(obs, device=device)).cpu().numpy()
+            if step % cfg.max_episode_steps == 0:  # this step ends the episodes: keep env RNG
+                env_rng = env.call("get_checkpoint")
             next_obs, reward, terminated, truncated, info = env.step(action)
             done = np.asarray(terminated) | np.asarray(truncated)
 
@@ -200,7 +329,14 @@ def train(cfg: TrainConfig) -> Path:
             if step > cfg.warmup_steps:
                 t0 = time.perf_counter()
                 for _ in range(cfg.updates_per_step):
-                    stats_log.add(agent.update(replay.sample(cfg.batch_per_task)))
+                    stats = agent.update(replay.sample(cfg.batch_per_task))
+                    if stats is not None:
+                        stats_log.add(stats)
+                    elif agent.consecutive_skips >= cfg.max_nonfinite_updates:
+                        raise TrainingStopped(
+                            f"{agent.consecutive_skips} updates in a row had non-finite losses or "
+                            f"gradients (step {step}); the last good checkpoint is kept"
+                        )
                 update_time += time.perf_counter() - t0
             interval_steps += 1
 
@@ -208,34 +344,44 @@ def train(cfg: TrainConfig) -> Path:
                 if stats_log.count:
                     writer.add_scalar("perf/update_ms", 1000 * update_time / stats_log.count, step)
                     stats_log.flush(step)
+                writer.add_scalar("guard/skipped_updates", agent.skipped_updates, step)
                 elapsed = time.perf_counter() - interval_start
                 writer.add_scalar("perf/env_steps_per_s", k * interval_steps / elapsed, step)
                 update_time, interval_start, interval_steps = 0.0, time.perf_counter(), 0
             if step % cfg.eval_interval == 0 or step == cfg.total_steps:
                 t_eval = time.perf_counter()
                 result = evaluate(policy, eval_env, cfg.eval_episodes)
+                eval_rng = eval_env.call("get_checkpoint")
                 log_eval(writer, names, result, step)
                 interval_start += time.perf_counter() - t_eval  # perf counts training only
                 last_success = float(result.success.mean())
-                writer.flush()
+            if step % cfg.checkpoint_interval == 0 or step == cfg.total_steps:
+                checkpoint(step)
             if step % 50 == 0 or step == cfg.total_steps:
                 bar.update(step - bar.n)
                 bar.set_postfix(success=f"{last_success:.2f}", refresh=False)
+            if stop.signum is not None:
+                checkpoint(step)
+                break
+    except NonFiniteReward as err:
+        raise TrainingStopped(f"{err}; the last good checkpoint is kept") from None
     finally:
+        stop.restore()
         bar.close()
         writer.close()
         env.close()
         eval_env.close()
 
-    atomic_torch_save(
-        {
-            "actor": agent.actor.state_dict(),
-            "critic": agent.critic.state_dict(),
-            "critic_target": agent.critic_target.state_dict(),
-            "log_alpha": agent.log_alpha.detach().cpu(),
-            "task_names": names,
-            "config": to_dict(cfg),
-        },
-        run_dir / "model.pt",
-    )
-    return run_dir
+    if stop.signum is None:
+        atomic_torch_save(
+            {
+                "actor": agent.actor.state_dict(),
+                "critic": agent.critic.state_dict(),
+                "critic_target": agent.critic_target.state_dict(),
+                "log_alpha": agent.log_alpha.detach().cpu(),
+                "task_names": names,
+                "config": to_dict(cfg),
+            },
+            run_dir / "model.pt",
+        )
+    return RunResult(run_dir, step, stop.signum, notes)

@@ -2,10 +2,11 @@
 
 from reward_transforms.maps import MAP_NAMES, RewardMap, make_map
 from reward_transforms.spec import describe, parse_transform, parse_transforms
-from reward_transforms.wrapper import RewardTransform, TaskRewardTransform
+from reward_transforms.wrapper import NonFiniteReward, RewardTransform, TaskRewardTransform
 
 __all__ = [
     "MAP_NAMES",
+    "NonFiniteReward",
     "RewardMap",
     "RewardTransform",
     "TaskRewardTransform",

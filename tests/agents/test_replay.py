@@ -37,3 +37,26 @@ def test_empty_and_bad_capacity():
         MultiTaskReplay(2, 0, 1, 1, "cpu")
     with pytest.raises(RuntimeError, match="empty"):
         MultiTaskReplay(2, 3, 1, 1, "cpu").sample(4)
+
+
+def test_state_dict_round_trip_keeps_the_transitions_oldest_first():
+    a = MultiTaskReplay(2, 10, obs_dim=3, act_dim=2, device="cpu")
+    fill(a, 13, k=2, obs_dim=3)
+    b = MultiTaskReplay(2, 10, obs_dim=3, act_dim=2, device="cpu")
+    b.load_state_dict(a.state_dict())
+    assert b.size == a.size
+    # same transitions, re-laid oldest first: times 3..12
+    assert sorted((b.obs[0, :, 0] % 1000).tolist()) == sorted((a.obs[0, :, 0] % 1000).tolist())
+    assert (b.obs[0, :, 0] % 1000).tolist() == [float(t) for t in range(3, 13)]
+
+
+def test_state_loads_into_a_larger_buffer_without_overwriting():
+    """A resumed run may have a larger capacity: new transitions go after the old ones."""
+    a = MultiTaskReplay(2, 6, obs_dim=1, act_dim=1, device="cpu")
+    fill(a, 6, k=2, obs_dim=1)  # full, pos wrapped to 0
+    b = MultiTaskReplay(2, 10, obs_dim=1, act_dim=1, device="cpu")
+    b.load_state_dict(a.state_dict())
+    assert (b.size, b.pos) == (6, 6)
+    c = MultiTaskReplay(2, 4, obs_dim=1, act_dim=1, device="cpu")
+    c.load_state_dict(a.state_dict())  # smaller: the newest four
+    assert (c.obs[0, :, 0] % 1000).tolist() == [2.0, 3.0, 4.0, 5.0] and c.pos == 0
