@@ -52,8 +52,7 @@ def run_mtrl(
         run_name=f"mtrl_s{seed}",
         progress=False,
     )
-    run = train(cfg)
-    s = read_scalars(run)
+    s = read_scalars(train(cfg).run_dir)
     ret, suc = s[f"eval/return/{task}"], s[f"success/{task}"]
     return [("mtrl", seed, st, r, x) for (st, r), (_, x) in zip(ret, suc, strict=True)]
 
@@ -110,7 +109,8 @@ def _job(args):
     return (run_mtrl if kind == "mtrl" else run_sb3)(*rest)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run the study; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="drawer-close-v3")
     parser.add_argument("--steps", type=int, default=50_000)
@@ -120,15 +120,19 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("runs/sb3_parity"))
-    a = parser.parse_args()
+    a = parser.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     jobs = [
         (kind, a.task, s, a.steps, a.warmup, a.eval_every, a.eval_episodes, a.out)
         for s in a.seeds
         for kind in ("mtrl", "sb3")
     ]
-    with mp.get_context("spawn").Pool(a.parallel) as pool:
-        rows = [r for result in pool.map(_job, jobs, chunksize=1) for r in result]
+    if a.parallel > 1:
+        with mp.get_context("spawn").Pool(a.parallel) as pool:
+            results = pool.map(_job, jobs, chunksize=1)
+    else:
+        results = [_job(job) for job in jobs]
+    rows = [r for result in results for r in result]
     with open(a.out / "curves.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["framework", "seed", "step", "eval_return", "success"])
