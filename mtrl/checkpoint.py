@@ -68,6 +68,15 @@ def save_checkpoint(folder: str | Path, step: int, state: dict[str, Any], keep: 
     return path
 
 
+def remove_partial_writes(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of writes a kill interrupted; return what was removed."""
+    folder = Path(folder)
+    stale = sorted(folder.glob(".*.tmp")) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def list_checkpoints(folder: str | Path) -> list[Path]:
     """Checkpoint files in ``folder``, oldest first."""
     folder = Path(folder)

@@ -28,6 +28,7 @@ from mtrl.checkpoint import (
     atomic_torch_save,
     atomic_write_bytes,
     load_latest_checkpoint,
+    remove_partial_writes,
     save_checkpoint,
 )
 from mtrl.config import ConfigError, Resolved, TrainConfig, to_dict, validate
@@ -235,7 +236,11 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
     last_success = float("nan")
     env_rng = env.call("get_checkpoint")  # taken before every episode boundary
     eval_rng = eval_env.call("get_checkpoint")  # taken after every evaluation
-    loaded = load_latest_checkpoint(ckpt_dir) if resume_dir is not None else None
+    loaded = None
+    if resume_dir is not None:
+        if stale := remove_partial_writes(ckpt_dir):
+            notes.append(f"removed {len(stale)} partial checkpoint write(s) left by a kill")
+        loaded = load_latest_checkpoint(ckpt_dir)
     if loaded is not None:
         state, path = loaded
         start = state["step"]
