@@ -22,6 +22,11 @@ class Batch(NamedTuple):
 _FIELDS = ("obs", "act", "rew", "next_obs", "done")
 
 
+def replay_bytes(num_tasks: int, capacity: int, obs_dim: int, act_dim: int) -> int:
+    """Bytes of a full ``MultiTaskReplay`` (float32), in memory or in a checkpoint."""
+    return 4 * num_tasks * capacity * (2 * obs_dim + act_dim + 2)
+
+
 class MultiTaskReplay:
     """Ring buffers ``[K, capacity, …]``; each vector step adds one transition per task."""
 

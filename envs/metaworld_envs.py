@@ -27,6 +27,8 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
 ALL_TASKS: tuple[str, ...] = tuple(env_dict.ALL_V3_ENVIRONMENTS.keys())
 DEFAULT_MAX_EPISODE_STEPS = 500
 """Meta-World's own episode length (``max_path_length``)."""
+STATE_DIM, ACTION_DIM = 39, 4
+"""Meta-World v3's observation (before the one-hot task id) and action sizes."""
 
 
 def resolve_tasks(benchmark: str = "mt10", tasks: str | Sequence[str] | None = None) -> list[str]:

@@ -49,7 +49,6 @@ def run_mtrl(
         vector="sync",
         device="cpu",
         logdir=str(out / "mtrl_runs"),
-        run_name=f"mtrl_s{seed}",
         progress=False,
     )
     s = read_scalars(train(cfg).run_dir)

@@ -178,7 +178,15 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise ConfigError("--device cuda was asked for, but no CUDA GPU is available here")
-        return torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise ConfigError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N") from None
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+            )
+        return device
     raise ConfigError(f"unknown device {name!r}; valid: auto, cpu, cuda")
 
 

@@ -7,6 +7,7 @@ is also the number of env steps each task has taken (the x-axis of every curve).
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import envs
-from agents.replay import MultiTaskReplay
+from agents.replay import MultiTaskReplay, replay_bytes
 from agents.sac import MultiTaskSAC, SACHyper
 from mtrl import combine
 from mtrl.checkpoint import (
@@ -79,9 +80,38 @@ def run_folder_name(cfg: TrainConfig, resolved: Resolved) -> str:
     return f"{what}__{cfg.method}__{tr}__s{cfg.seed}__{stamp}"
 
 
+def check_disk(cfg: TrainConfig, num_tasks: int, folder: Path) -> None:
+    """ConfigError if ``folder``'s disk cannot hold the checkpoints of a full replay."""
+    if cfg.method == "stl" or not cfg.checkpoint_replay:
+        return
+    capacity = min(cfg.buffer_size, cfg.total_steps)
+    obs_dim = envs.STATE_DIM + num_tasks
+    each = replay_bytes(num_tasks, capacity, obs_dim, envs.ACTION_DIM)
+    need = (cfg.keep_checkpoints + 1) * each  # the kept ones plus the one being written
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise ConfigError(
+            f"not enough disk under {cfg.logdir!r}: {cfg.keep_checkpoints}+1 checkpoints of the "
+            f"replay buffers need {need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB is free; lower "
+            "--buffer-size or --keep-checkpoints, or pass --no-checkpoint-replay"
+        )
+
+
 def make_run_dir(cfg: TrainConfig, resolved: Resolved) -> Path:
-    """Create the run's own folder under ``logdir`` (a new one, never reusing a folder)."""
+    """Create the run's own folder under ``logdir``: a new one, never reusing a folder.
+
+    A named run (``--run-name``) that exists already is an error pointing at ``--resume``;
+    an unnamed one gets ``-2``, ``-3``, … if two runs start in the same second.
+    """
     base = Path(cfg.logdir) / (cfg.run_name or run_folder_name(cfg, resolved))
+    if cfg.run_name and base.exists():
+        raise ConfigError(
+            f"run folder {base} already exists; continue it with `mtrl train --resume {base}` "
+            "or choose another --run-name"
+        )
+    check_disk(cfg, len(resolved.task_names), Path(cfg.logdir))
     path, n = base, 1
     try:
         Path(cfg.logdir).mkdir(parents=True, exist_ok=True)

@@ -117,6 +117,12 @@ BAD = [
     ),
     (["--config", "/nonexistent.yaml"], "cannot read config file"),
     (["--no-such-flag"], "unrecognized arguments"),
+    (["--gamma", "1.0"], "--gamma must be in [0, 1)"),
+    (["--vector", "threads"], "unknown --vector 'threads'"),
+    (
+        ["--buffer-size", "1000000000", "--total-steps", "1000000000"],
+        "not enough disk under",
+    ),
 ]
 
 
@@ -129,6 +135,42 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
     assert message in err
     assert len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def _config_file(tmp_path, text):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    return ["--config", str(path)]
+
+
+def _existing_run(tmp_path):
+    (tmp_path / "runs" / "mine").mkdir(parents=True)
+    return ["--run-name", "mine"]
+
+
+BAD_FILES = [
+    ("unknown key", lambda t: _config_file(t, "batch_size: 8\n"), "unknown key 'batch_size'"),
+    ("wrong type", lambda t: _config_file(t, "seed: one\n"), "option seed: 'one' is not a valid"),
+    ("out of range", lambda t: _config_file(t, "tau: 2.0\n"), "--tau must be in (0, 1]"),
+    ("not YAML", lambda t: _config_file(t, "seed: [1\n"), "is not valid YAML"),
+    ("not a mapping", lambda t: _config_file(t, "- 1\n"), "must be a mapping"),
+    ("existing run", _existing_run, "already exists; continue it with `mtrl train --resume"),
+    ("resume nothing", lambda t: ["--resume", str(t / "nowhere")], "no config.yaml there"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"), [b[1:] for b in BAD_FILES], ids=[b[0] for b in BAD_FILES]
+)
+def test_bad_files_and_folders_are_one_line_and_exit_2(tmp_path, capsys, make, message):
+    extra = make(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    args = ["train", *extra] if "--resume" in extra else ["train", *TINY, *extra]
+    code = main([*args, "--logdir", str(tmp_path / "runs")] if "--resume" not in extra else args)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
