@@ -1,4 +1,7 @@
-"""The ``mtrl`` command: ``train`` and ``tasks``. Bad input → one line on stderr, exit 2."""
+"""The ``mtrl`` command: ``train``, ``sweep``, ``report``, ``tasks``.
+
+Bad input is one line on stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -85,6 +88,36 @@ def build_parser() -> argparse.ArgumentParser:
         "update_weights_every=5 for nashmtl); merged over the file's method_options",
     )
     _add_config_flags(train)
+    sweep = sub.add_parser(
+        "sweep",
+        help="run an experiment file's grid (methods × transforms × seeds), resumable",
+        description="Run every run of an experiment file; finished runs are skipped, "
+        "interrupted ones resume. Exit 1 if any run failed.",
+    )
+    sweep.add_argument("file", help="experiment YAML, e.g. experiments/mt10_smoke.yaml")
+    sweep.add_argument("--backend", choices=("local", "ray"), default="local")
+    sweep.add_argument(
+        "--max-parallel",
+        type=_typed(int),
+        default=None,
+        help="local: runs at once (default: half the cores, at least 1)",
+    )
+    sweep.add_argument(
+        "--address", default=None, help="ray: cluster address, e.g. auto or HOST:6379"
+    )
+    sweep.add_argument(
+        "--cpus-per-run", type=_typed(float), default=1.0, help="ray: CPUs a run holds"
+    )
+    sweep.add_argument(
+        "--gpus-per-run",
+        type=_typed(float),
+        default=0.0,
+        help="ray: GPUs a run holds (0.25 shares one)",
+    )
+    sweep.add_argument(
+        "--storage", default="runs", help="parent of the sweep folder (shared by all Ray nodes)"
+    )
+    sweep.add_argument("--device", default=None, help="override the file's device for every run")
     tasks = sub.add_parser(
         "tasks", help="print the task index → name table that transform specs use"
     )
@@ -158,6 +191,39 @@ def _report(train: Any, cfg: Any, resume_dir: Any, stopped: type[Exception]) -> 
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from mtrl import sweep
+    from mtrl.experiment import load_experiment
+
+    experiment = load_experiment(args.file, args.storage)
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise ConfigError(f"--max-parallel must be >= 1, got {args.max_parallel}")
+    if args.cpus_per_run <= 0 or args.gpus_per_run < 0:
+        raise ConfigError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
+    if args.backend == "local" and args.address:
+        raise ConfigError("--address is for --backend ray")
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    say(
+        f"sweep {experiment.name}: {len(experiment.runs)} runs "
+        f"under {Path(args.storage) / experiment.name}"
+    )
+    if args.backend == "local":
+        parallel = args.max_parallel or max(1, (os.cpu_count() or 2) // 2)
+        outcomes = sweep.run_local(experiment, parallel, args.device, say)
+    else:
+        outcomes = sweep.run_ray(
+            experiment, args.address, args.cpus_per_run, args.gpus_per_run, args.device, say
+        )
+    sweep.report_failures(outcomes, say)
+    return sweep.exit_code(outcomes)
+
+
 def _cmd_tasks(args: argparse.Namespace) -> int:
     import envs
 
@@ -180,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _cmd_train(args)
+        if args.command == "sweep":
+            return _cmd_sweep(args)
         return _cmd_tasks(args)
     except ConfigError as err:
         print(f"mtrl: error: {err}", file=sys.stderr)

@@ -103,8 +103,8 @@ class Resolved:
     device: torch.device
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a config file; unknown keys are an error naming them."""
+def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; any problem is one ConfigError line."""
     try:
         text = Path(path).read_text()
     except OSError as err:
@@ -117,6 +117,12 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must be a mapping of option: value")
+    return data
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a config file; unknown keys are an error naming them."""
+    data = load_yaml_mapping(path)
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise ConfigError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import shutil
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +35,7 @@ from mtrl.checkpoint import (
 )
 from mtrl.config import ConfigError, Resolved, TrainConfig, to_dict, validate
 from mtrl.evaluate import EvalResult, evaluate
-from reward_transforms import NonFiniteReward, TaskRewardTransform, describe
+from reward_transforms import NonFiniteReward, TaskRewardTransform, describe, label
 
 
 class TrainingStopped(RuntimeError):
@@ -69,13 +70,7 @@ def run_folder_name(cfg: TrainConfig, resolved: Resolved) -> str:
             else f"{len(resolved.task_names)}tasks"
         )
     )
-    tr = (
-        "+".join(
-            s.replace(":", "-").replace(",", "_").replace("(", "").replace(")", "")
-            for s in describe(resolved.transforms)
-        )
-        or "none"
-    )
+    tr = label(describe(resolved.transforms))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return f"{what}__{cfg.method}__{tr}__s{cfg.seed}__{stamp}"
 
@@ -200,6 +195,8 @@ class _StopFlag:
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous = {}
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals reach only the main thread (e.g. a Ray actor's worker thread)
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._previous[sig] = signal.signal(sig, self._handle)
 

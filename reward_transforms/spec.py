@@ -85,3 +85,9 @@ def parse_transforms(specs: Sequence[str], task_names: Sequence[str]) -> dict[in
 def describe(transforms: dict[int, RewardMap]) -> list[str]:
     """The canonical spec strings ``taskN:map`` for a parsed transform dict."""
     return [f"task{i}:{transforms[i]}" for i in sorted(transforms)]
+
+
+def label(specs: Sequence[str]) -> str:
+    """A file-name-safe label for specs: ``task3-pow4+task0-affine1000_0``, or ``none``."""
+    table = str.maketrans({":": "-", ",": "_", "(": None, ")": None, " ": None, "/": "_"})
+    return "+".join(s.translate(table) for s in specs) or "none"

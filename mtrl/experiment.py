@@ -1,0 +1,144 @@
+"""Experiment files: a grid of methods × transforms × seeds over shared training options.
+
+An experiment file is YAML::
+
+    name: mt10_smoke                 # the sweep's folder under --storage
+    methods: [mean, dibs, stl]
+    transforms: [none, window-open-v3:exp, task3:pow4]   # an entry may be a list of specs
+    seeds: [0, 1]                    # or a count: seeds: 10 → 0..9
+    method_options: {cagrad: {c: 0.4}}   # per method (optional)
+    benchmark: mt10                  # every other key is an `mtrl train` option
+    total_steps: 3000
+
+``load_experiment`` checks all of it, and every run's config, before anything starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mtrl.config import FIELDS, ConfigError, TrainConfig, build_config, validate
+from reward_transforms import label
+
+GRID_KEYS = ("name", "methods", "transforms", "seeds", "method_options")
+"""Keys of an experiment file that are not ``mtrl train`` options."""
+PER_RUN = ("method", "transform", "seed", "run_name", "logdir", "method_options")
+"""Train options the grid sets per run (so a file may not set them globally)."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the grid: its folder name and its full config."""
+
+    name: str
+    method: str
+    transform: tuple[str, ...]
+    seed: int
+    config: TrainConfig
+
+    @property
+    def transform_label(self) -> str:
+        """``none`` or the specs as a label, e.g. ``task3-pow4``."""
+        return label(self.transform)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated experiment file, expanded into its runs."""
+
+    name: str
+    runs: list[RunSpec]
+
+
+def _as_list(value: Any, key: str, path: Path) -> list[Any]:
+    if isinstance(value, list) and value:
+        return value
+    raise ConfigError(f"{path}: {key!r} must be a non-empty list, got {value!r}")
+
+
+def _transforms(value: Any, path: Path) -> list[tuple[str, ...]]:
+    out = []
+    for entry in _as_list(value, "transforms", path):
+        if entry in (None, "none", []):
+            out.append(())
+        elif isinstance(entry, str):
+            out.append((entry,))
+        elif isinstance(entry, list) and all(isinstance(s, str) for s in entry):
+            out.append(tuple(entry))
+        else:
+            raise ConfigError(f"{path}: transform entry {entry!r} is not 'none', a spec or a list")
+    return out
+
+
+def _seeds(value: Any, path: Path) -> list[int]:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return list(range(value))
+    seeds = _as_list(value, "seeds", path)
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ConfigError(f"{path}: seeds must be integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{path}: seeds repeat: {seeds!r}")
+    return seeds
+
+
+def parse_experiment(data: Any, path: Path, storage: str | Path = "runs") -> Experiment:
+    """Validate an experiment mapping and expand it into runs under ``storage/name``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: an experiment file must be a mapping of key: value")
+    unknown = sorted(set(data) - set(GRID_KEYS) - set(FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {unknown[0]!r}; grid keys: {', '.join(GRID_KEYS)}, "
+            "plus any `mtrl train` option"
+        )
+    per_run = sorted(set(data) & set(PER_RUN))
+    if per_run:
+        raise ConfigError(
+            f"{path}: {per_run[0]!r} is set per run by the grid; use methods/transforms/seeds"
+        )
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ConfigError(f"{path}: name must be a folder name, got {name!r}")
+    methods = _as_list(data.get("methods"), "methods", path)
+    transforms = _transforms(data.get("transforms", ["none"]), path)
+    seeds = _seeds(data.get("seeds", [0]), path)
+    options = data.get("method_options") or {}
+    if not isinstance(options, dict) or set(options) - set(methods):
+        raise ConfigError(f"{path}: method_options must map methods of the grid to options")
+    shared = {k: v for k, v in data.items() if k in FIELDS}
+    logdir = str(Path(storage) / name)
+    runs = []
+    for method in methods:
+        for transform in transforms:
+            for seed in seeds:
+                run_name = f"{method}__{label(transform)}__s{seed}"
+                values = dict(
+                    shared,
+                    method=method,
+                    transform=list(transform),
+                    seed=seed,
+                    method_options=options.get(method, {}),
+                    logdir=logdir,
+                    run_name=run_name,
+                )
+                try:
+                    cfg = build_config(values)
+                    validate(dataclasses.replace(cfg, device="cpu"))  # the device is the node's
+                except ConfigError as err:
+                    raise ConfigError(f"{path}: run {run_name}: {err}") from None
+                runs.append(RunSpec(run_name, method, transform, seed, cfg))
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: the grid names a run twice (repeated method or transform?)")
+    return Experiment(name, runs)
+
+
+def load_experiment(path: str | Path, storage: str | Path = "runs") -> Experiment:
+    """Read and validate an experiment file (see the module docstring)."""
+    from mtrl.config import load_yaml_mapping
+
+    path = Path(path)
+    return parse_experiment(load_yaml_mapping(path), path, storage)

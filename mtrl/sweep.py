@@ -1,0 +1,190 @@
+"""Run an experiment's grid: in local processes or as Ray tasks; resumable, with a live summary.
+
+Every run has a fixed folder ``<storage>/<experiment>/<method>__<transform>__s<seed>``, so
+re-running a sweep finds its own runs: a finished one (``model.pt``) is skipped, an
+interrupted one (``config.yaml``, no ``model.pt``) continues from its newest checkpoint
+(``mtrl train --resume``), and a missing one starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from mtrl.config import ConfigError, TrainConfig, build_config, to_dict
+from mtrl.experiment import Experiment, RunSpec
+
+
+@dataclass
+class Outcome:
+    """How one run of a sweep ended: done, skipped (finished before), failed, interrupted."""
+
+    name: str
+    status: str
+    message: str = ""
+
+
+def run_state(run_dir: Path) -> str:
+    """``done`` (has ``model.pt``), ``partial`` (has ``config.yaml``) or ``new``."""
+    if (run_dir / "model.pt").is_file():
+        return "done"
+    if (run_dir / "config.yaml").is_file():
+        return "partial"
+    return "new"
+
+
+def run_one(values: dict[str, Any], threads: int) -> tuple[str, str]:
+    """Start, resume or skip one run in this process; return ``(status, message)``.
+
+    Runs in a sweep worker (a local process or a Ray task): every error becomes a
+    ``failed`` status with a one-line message instead of an exception.
+    """
+    import torch
+
+    from mtrl.events import read_scalars
+    from mtrl.trainer import TrainingStopped, load_run_config, train
+
+    torch.set_num_threads(max(1, threads))
+    cfg = build_config(values)
+    run_dir = Path(cfg.logdir) / str(cfg.run_name)
+    try:
+        state = run_state(run_dir)
+        if state == "done":
+            return "skipped", "finished earlier"
+        if state == "partial":
+            saved = load_run_config(run_dir)
+            keep = {f: getattr(cfg, f) for f in ("total_steps", "device", "vector", "progress")}
+            result = train(dataclasses.replace(saved, **keep), run_dir)
+        else:
+            if run_dir.is_dir() and not any(run_dir.iterdir()):
+                run_dir.rmdir()  # created by a run killed before it wrote anything
+            result = train(cfg)
+    except (ConfigError, TrainingStopped) as err:
+        return "failed", str(err)
+    except Exception as err:  # a sweep reports a broken run and goes on with the others
+        return "failed", f"{type(err).__name__}: {err}"
+    if result.signal is not None:
+        return "interrupted", f"stopped at step {result.step}; re-run the sweep to continue"
+    success = read_scalars(result.run_dir).get("success/mean", [])
+    return "done", f"success/mean {success[-1][1]:.2f}" if success else "done"
+
+
+class Progress:
+    """The live summary: one line on stderr per finished run."""
+
+    def __init__(self, experiment: Experiment, parallel: int, out: Callable[[str], None]):
+        self.total, self.parallel, self.out = len(experiment.runs), parallel, out
+        self.outcomes: list[Outcome] = []
+
+    def add(self, outcome: Outcome) -> None:
+        """Record one finished run and print the summary line."""
+        self.outcomes.append(outcome)
+        count = {s: sum(o.status == s for o in self.outcomes) for s in ("done", "skipped")}
+        failed = sum(o.status in ("failed", "interrupted") for o in self.outcomes)
+        left = self.total - len(self.outcomes)
+        self.out(
+            f"[{len(self.outcomes)}/{self.total}] {count['done']} done · {count['skipped']} "
+            f"skipped · {min(left, self.parallel)} running · {left} left · {failed} failed"
+            f" — {outcome.name}: {outcome.status}"
+            + (f" ({outcome.message})" if outcome.message else "")
+        )
+
+
+def _values(spec: RunSpec, device: str | None) -> dict[str, Any]:
+    cfg: TrainConfig = spec.config
+    changes: dict[str, Any] = {"progress": False, "logdir": str(Path(cfg.logdir).resolve())}
+    if device is not None:
+        changes["device"] = device
+    return to_dict(dataclasses.replace(cfg, **changes))
+
+
+def _skip_finished(experiment: Experiment, progress: Progress) -> list[RunSpec]:
+    """Report the runs that finished in an earlier sweep; return the others."""
+    todo = []
+    for spec in experiment.runs:
+        if run_state(Path(spec.config.logdir) / spec.name) == "done":
+            progress.add(Outcome(spec.name, "skipped", "finished earlier"))
+        else:
+            todo.append(spec)
+    return todo
+
+
+def run_local(
+    experiment: Experiment,
+    max_parallel: int,
+    device: str | None = None,
+    out: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> list[Outcome]:
+    """Run the grid in ``max_parallel`` worker processes on this machine."""
+    threads = max(1, (os.cpu_count() or 1) // max_parallel)
+    progress = Progress(experiment, max_parallel, out)
+    todo = _skip_finished(experiment, progress)
+    if not todo:
+        return progress.outcomes
+    with ProcessPoolExecutor(max_parallel, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(run_one, _values(spec, device), threads): spec.name for spec in todo}
+        for future in as_completed(futures):
+            progress.add(Outcome(futures[future], *future.result()))
+    return progress.outcomes
+
+
+def run_ray(
+    experiment: Experiment,
+    address: str | None,
+    cpus_per_run: float,
+    gpus_per_run: float,
+    device: str | None = None,
+    out: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    **init: Any,
+) -> list[Outcome]:
+    """Run the grid as Ray tasks on the cluster at ``address`` (None: start a local one).
+
+    Run folders must be on storage every node sees (``--storage``).
+    """
+    import ray
+
+    progress = Progress(experiment, 1, out)
+    todo = _skip_finished(experiment, progress)
+    if not todo:
+        return progress.outcomes
+    ray.init(address=address, log_to_driver=False, **init)
+    try:
+        resources = ray.cluster_resources()
+        parallel = max(1, int(resources.get("CPU", 1) // max(cpus_per_run, 1e-9)))
+        task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(run_one)
+        if device is None and gpus_per_run > 0:
+            device = "cuda"
+        threads = max(1, int(cpus_per_run))
+        pending = {task.remote(_values(spec, device), threads): spec.name for spec in todo}
+        progress.parallel = parallel
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                name = pending.pop(ref)
+                try:
+                    status, message = ray.get(ref)
+                except Exception as err:  # the worker itself died (out of memory, node lost)
+                    status, message = "failed", f"{type(err).__name__}: {str(err).splitlines()[0]}"
+                progress.add(Outcome(name, status, message))
+        return progress.outcomes
+    finally:
+        ray.shutdown()
+
+
+def exit_code(outcomes: list[Outcome]) -> int:
+    """0 when every run finished, 1 when any failed or was interrupted."""
+    return 0 if all(o.status in ("done", "skipped") for o in outcomes) else 1
+
+
+def report_failures(outcomes: list[Outcome], out: Callable[[str], None]) -> None:
+    """One line per run that did not finish, with its error."""
+    for o in outcomes:
+        if o.status not in ("done", "skipped"):
+            out(f"{o.status}: {o.name}: {o.message}")
