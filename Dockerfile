@@ -22,8 +22,8 @@ COPY agents ./agents
 COPY envs ./envs
 COPY reward_transforms ./reward_transforms
 COPY experiments ./experiments
-# the README's install step (torch already present in the base image)
-RUN pip install --no-cache-dir -e . \
+# the README's install step (torch already present in the base image), with Ray for sweeps
+RUN pip install --no-cache-dir -e ".[ray]" \
     && mkdir -p /opt/mtrl/runs \
     && chown mtrl:mtrl /opt/mtrl/runs
 

@@ -118,6 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage", default="runs", help="parent of the sweep folder (shared by all Ray nodes)"
     )
     sweep.add_argument("--device", default=None, help="override the file's device for every run")
+    report = sub.add_parser(
+        "report",
+        help="tables and figures over every run under a folder (a sweep's)",
+        description="Group the runs under DIR by method × transform; write results.md, "
+        "results.csv and PNG figures, and print the table.",
+    )
+    report.add_argument("dir", help="a sweep folder, e.g. runs/mt10_smoke")
+    report.add_argument("--out", default=None, help="where to write (default: DIR/report)")
+    report.add_argument("--format", choices=("table", "md"), default="table", help="what to print")
     tasks = sub.add_parser(
         "tasks", help="print the task index → name table that transform specs use"
     )
@@ -224,6 +233,19 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return sweep.exit_code(outcomes)
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from mtrl import report
+
+    stats, notes = report.write_report(args.dir, args.out)
+    head, rows = report.table_rows(stats)
+    print(report.markdown(head, rows) if args.format == "md" else report.plain_table(head, rows))
+    if notes:
+        print(notes, file=sys.stderr)
+    out = args.out or f"{args.dir.rstrip('/')}/report"
+    print(f"wrote {out}/results.md, results.csv and figures", file=sys.stderr)
+    return 0
+
+
 def _cmd_tasks(args: argparse.Namespace) -> int:
     import envs
 
@@ -248,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_train(args)
         if args.command == "sweep":
             return _cmd_sweep(args)
+        if args.command == "report":
+            return _cmd_report(args)
         return _cmd_tasks(args)
     except ConfigError as err:
         print(f"mtrl: error: {err}", file=sys.stderr)

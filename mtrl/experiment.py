@@ -25,7 +25,7 @@ from reward_transforms import label
 
 GRID_KEYS = ("name", "methods", "transforms", "seeds", "method_options")
 """Keys of an experiment file that are not ``mtrl train`` options."""
-PER_RUN = ("method", "transform", "seed", "run_name", "logdir", "method_options")
+PER_RUN = ("method", "transform", "seed", "run_name", "logdir")
 """Train options the grid sets per run (so a file may not set them globally)."""
 
 

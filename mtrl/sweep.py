@@ -148,7 +148,10 @@ def run_ray(
 
     Run folders must be on storage every node sees (``--storage``).
     """
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--backend ray needs Ray: pip install -e '.[ray]'") from None
 
     progress = Progress(experiment, 1, out)
     todo = _skip_finished(experiment, progress)

@@ -1,0 +1,210 @@
+"""`mtrl sweep` (local processes and a local Ray cluster) and `mtrl report`, on tiny real runs."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+from torch.utils.tensorboard import SummaryWriter
+
+from mtrl import report
+from mtrl.cli import main
+from mtrl.config import ConfigError
+from mtrl.events import read_scalars
+from mtrl.experiment import load_experiment
+
+TINY = dict(
+    name="tiny",
+    methods=["mean", "dibs"],
+    transforms=["none", "task1:pow4"],
+    seeds=[0, 1],
+    tasks="reach-v3,drawer-close-v3",
+    total_steps=30,
+    warmup_steps=10,
+    batch_per_task=8,
+    hidden=[16],
+    eval_interval=15,
+    eval_episodes=1,
+    max_episode_steps=15,
+    log_interval=15,
+    checkpoint_interval=15,
+    vector="sync",
+    device="cpu",
+)
+RUNS = {f"{m}__{t}__s{s}" for m in ("mean", "dibs") for t in ("none", "task1-pow4") for s in (0, 1)}
+
+
+def experiment_file(tmp_path, **changes):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump({**TINY, **changes}))
+    return path
+
+
+def finished(folder):
+    return {p.parent.name for p in folder.glob("*/model.pt")}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (dict(batch=8), "unknown key 'batch'"),
+        (dict(methods=["mean", "nope"]), "run nope__none__s0: unknown method 'nope'"),
+        (dict(transforms=["none", "task9:pow4"]), "task index 9 is out of range"),
+        (dict(transforms=["none", "task1:pow5"]), "unknown reward map 'pow5'"),
+        (dict(tasks="reach-v3,nope-v3"), "unknown Meta-World task"),
+        (dict(seed=3), "'seed' is set per run by the grid"),
+        (dict(seeds=[0, 0]), "seeds repeat"),
+        (dict(methods=[]), "'methods' must be a non-empty list"),
+        (dict(method_options={"cagrad": {"c": 0.4}}), "method_options must map methods"),
+    ],
+)
+def test_bad_experiment_file_is_one_line_exit_2_and_nothing_runs(
+    tmp_path, capsys, changes, message
+):
+    path = experiment_file(tmp_path, **changes)
+    assert main(["sweep", str(path), "--storage", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_experiment_files_in_the_repo_are_valid():
+    for name in ("mt10_paper", "mt10_smoke"):
+        experiment = load_experiment(f"experiments/{name}.yaml", "/tmp/unused")
+        assert len(experiment.runs) >= 4
+    paper = load_experiment("experiments/mt10_paper.yaml", "/tmp/unused")
+    methods = {r.method for r in paper.runs}
+    assert methods == {"mean", "dibs", "nashmtl", "famo", "pcgrad", "cagrad", "mgda", "ldc", "stl"}
+    assert {r.transform for r in paper.runs} == {(), ("window-open-v3:exp",), ("task3:pow4",)}
+    assert {r.seed for r in paper.runs} == set(range(10))
+    cfg = paper.runs[0].config
+    assert (cfg.total_steps, cfg.batch_per_task, cfg.eval_interval) == (2_000_000, 128, 10_000)
+
+
+def test_local_sweep_rerun_skips_and_report_matches_the_event_files(tmp_path, capsys):
+    path = experiment_file(tmp_path)
+    storage = tmp_path / "runs"
+    args = ["sweep", str(path), "--storage", str(storage), "--max-parallel", "2"]
+    assert main(args) == 0
+    assert finished(storage / "tiny") == RUNS
+    models = {p: p.read_bytes() for p in (storage / "tiny").glob("*/model.pt")}
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "[8/8] 0 done · 8 skipped" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in models} == models
+
+    assert main(["report", str(storage / "tiny"), "--format", "md"]) == 0
+    out = storage / "tiny" / "report"
+    with open(out / "results.csv") as f:
+        rows = {(r["method"], r["transform"]): r for r in csv.DictReader(f)}
+    assert set(rows) == {(m, t) for m in ("mean", "dibs") for t in ("none", "task1-pow4")}
+    for (method, transform), row in rows.items():
+        finals, bests = [], []
+        for seed in (0, 1):
+            curve = read_scalars(storage / "tiny" / f"{method}__{transform}__s{seed}")[
+                "success/mean"
+            ]
+            finals.append(curve[-1][1])
+            bests.append(max(v for _, v in curve))
+        assert float(row["final_mean"]) == pytest.approx(np.mean(finals))
+        assert float(row["best_mean"]) == pytest.approx(np.mean(bests))
+        assert row["seeds"] == "2"
+    assert "| method | transform | seeds |" in (out / "results.md").read_text()
+    _assert_png(out / "curves.png")
+    _assert_png(out / "robustness.png")
+    _assert_png(out / "per_task_task1-pow4.png")
+
+
+def test_ray_sweep_on_a_local_cluster_then_rerun_skips(tmp_path):
+    pytest.importorskip("ray")
+    from mtrl.experiment import load_experiment
+    from mtrl.sweep import run_ray
+
+    path = experiment_file(tmp_path, methods=["dibs"])
+    experiment = load_experiment(path, tmp_path / "shared")
+    lines = []
+    outcomes = run_ray(experiment, None, 1, 0, out=lines.append, num_cpus=2)
+    assert sorted(o.status for o in outcomes) == ["done"] * 4, lines
+    assert finished(tmp_path / "shared" / "tiny") == {r for r in RUNS if r.startswith("dibs")}
+    again = run_ray(experiment, None, 1, 0, out=lines.append, num_cpus=2)
+    assert [o.status for o in again] == ["skipped"] * 4
+
+
+def test_killed_sweep_rerun_loses_no_finished_run(tmp_path):
+    path = experiment_file(tmp_path, total_steps=60, eval_interval=30)
+    storage = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "mtrl.cli", "sweep", str(path), "--storage", str(storage)]
+    proc = subprocess.Popen(
+        [*cmd, "--max-parallel", "1"], start_new_session=True, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and len(finished(storage / "tiny")) < 2:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole sweep, workers too (a lost node)
+    proc.wait()
+    done_before = {p: p.read_bytes() for p in (storage / "tiny").glob("*/model.pt")}
+    assert 2 <= len(done_before) < len(RUNS)
+    assert subprocess.run([*cmd, "--max-parallel", "2"], check=False).returncode == 0
+    assert finished(storage / "tiny") == RUNS
+    assert {p: p.read_bytes() for p in done_before} == done_before
+
+
+def _write_run(folder, method, transform, seed, tasks, success):
+    """A run folder with a config and real event files holding ``success[evals, K]``."""
+    folder.mkdir(parents=True)
+    cfg = dict(method=method, transform=transform, seed=seed, tasks=",".join(tasks))
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+    writer = SummaryWriter(str(folder))
+    for i, row in enumerate(success):
+        for task, value in zip(tasks, row, strict=True):
+            writer.add_scalar(f"success/{task}", value, (i + 1) * 100)
+        writer.add_scalar("success/mean", float(np.mean(row)), (i + 1) * 100)
+    writer.close()
+
+
+def test_statistics_by_hand(tmp_path):
+    tasks = ["a", "b"]
+    curves = {
+        ("dibs", (), 0): [[0.0, 0.5], [1.0, 0.5]],
+        ("dibs", (), 1): [[0.5, 0.5], [0.5, 0.5]],
+        ("dibs", ("task1:pow4",), 0): [[0.0, 0.0], [1.0, 0.0]],
+        ("dibs", ("task1:pow4",), 1): [[1.0, 0.0], [0.0, 0.0]],
+    }
+    for (method, transform, seed), success in curves.items():
+        name = f"{method}__{len(transform)}__s{seed}"
+        _write_run(tmp_path / name, method, list(transform), seed, tasks, success)
+    stats, _ = report.write_report(tmp_path, tmp_path / "out")
+    by = {(g.method, g.transform): g for g in stats}
+    plain, mapped = by["dibs", "none"], by["dibs", "task1-pow4"]
+    assert plain.final_mean == pytest.approx(0.625)  # seeds: 0.75, 0.5
+    assert plain.final_sem == pytest.approx(0.125)  # std 0.1768 / sqrt 2
+    assert plain.best_mean == pytest.approx(0.625)
+    assert mapped.final_mean == pytest.approx(0.25)  # 0.5, 0.0
+    assert mapped.best_mean == pytest.approx(0.5)  # both seeds' best is 0.5
+    assert mapped.drop == pytest.approx(0.375) and plain.drop is None
+    assert plain.per_task == pytest.approx([0.75, 0.5])
+    # IQM of the finals {1, 0.5, 0.5, 0.5}: the middle two, 0.5
+    assert plain.iqm == pytest.approx(0.5)
+    assert plain.iqm_low <= plain.iqm <= plain.iqm_high
+    np.testing.assert_allclose(plain.curve_mean, [0.375, 0.625])
+    _assert_png(tmp_path / "out" / "curves.png")
+
+
+def test_report_on_a_folder_without_runs_is_exit_2(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no run with evaluations" in capsys.readouterr().err
+    with pytest.raises(ConfigError):
+        report.load_runs(tmp_path / "missing")
+
+
+def _assert_png(path):
+    import matplotlib.image
+
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert image[..., :3].std() > 0.01  # not a blank canvas
