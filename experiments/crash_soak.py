@@ -137,15 +137,16 @@ def _timed_reference(out: Path, steps: int) -> tuple[float, float]:
 def soak(kills: int, out: Path, steps: int = 600, seed: int = 0) -> SoakReport:
     """Run the soak in ``out`` (emptied first); return a ``SoakReport``.
 
-    Kill delays are drawn uniformly from half the reference run's start-up time to
-    halfway through its training, so kills land in start-up, in resume, in updates,
-    in evaluations and in checkpoint writes, and every life makes progress on average.
+    Kill delays are drawn uniformly from half the reference run's start-up time to its
+    start-up plus twice a ``1/kills`` share of its training, so kills land in start-up, in
+    resume, in updates, in evaluations and in checkpoint writes, and the run is still
+    unfinished after ``kills`` kills (after them, the last life runs to the end).
     """
     shutil.rmtree(out, ignore_errors=True)
     rng = random.Random(seed)
     report = SoakReport()
     first, end = _timed_reference(out, steps)
-    low, high = 0.5 * first, first + 0.5 * (end - first)
+    low, high = 0.5 * first, first + 2.0 * (end - first) / max(kills, 1)
     logdir = out / "killed"
     proc = _train([*RUN, "--total-steps", str(steps), "--logdir", str(logdir)])
     while _only_run(logdir) is None and proc.poll() is None:
