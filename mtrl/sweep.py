@@ -128,10 +128,16 @@ def run_local(
     todo = _skip_finished(experiment, progress)
     if not todo:
         return progress.outcomes
-    with ProcessPoolExecutor(max_parallel, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_parallel, mp_context=get_context("spawn"))
+    try:
         futures = {pool.submit(run_one, _values(spec, device), threads): spec.name for spec in todo}
         for future in as_completed(futures):
             progress.add(Outcome(futures[future], *future.result()))
+    except KeyboardInterrupt:
+        # the workers got the Ctrl-C too: their runs checkpoint and stop; start no others
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     return progress.outcomes
 
 

@@ -139,25 +139,28 @@ class ScalarLog:
     def __init__(self, writer: SummaryWriter, task_names: list[str]):
         self.writer, self.task_names = writer, task_names
         self.sums: dict[str, Tensor] = {}
+        self.counts: dict[str, int] = {}
         self.count = 0
 
     def add(self, stats: dict[str, Tensor]) -> None:
-        """Accumulate one update's stats (no host sync)."""
+        """Accumulate one update's stats (no host sync); a stat may skip some updates."""
         for key, value in stats.items():
             v = value.detach().float()
             self.sums[key] = v.clone() if key not in self.sums else self.sums[key] + v
+            self.counts[key] = self.counts.get(key, 0) + 1
         self.count += 1
 
     def flush(self, step: int) -> None:
         """Write the means since the last flush: per-task tags for ``[K]`` stats."""
         for key, total in self.sums.items():
-            mean = (total / self.count).cpu().numpy()
+            mean = (total / self.counts[key]).cpu().numpy()
             if mean.ndim == 0:
                 self.writer.add_scalar(key, float(mean), step)
             else:
                 for name, v in zip(self.task_names, mean, strict=True):
                     self.writer.add_scalar(f"{key}/{name}", float(v), step)
         self.sums.clear()
+        self.counts.clear()
         self.count = 0
 
 
@@ -292,6 +295,8 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
     if start >= cfg.total_steps:
         env.close()
         eval_env.close()
+        if not (run_dir / "model.pt").exists():  # a signal landed on the last step
+            save_model(agent, names, cfg, run_dir)
         return RunResult(run_dir, start, notes=[*notes, "the run had already finished"])
 
     # a resumed run rewrites the curves from the checkpoint's step on
@@ -392,7 +397,7 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
             if step % 50 == 0 or step == cfg.total_steps:
                 bar.update(step - bar.n)
                 bar.set_postfix(success=f"{last_success:.2f}", refresh=False)
-            if stop.signum is not None:
+            if stop.signum is not None and step < cfg.total_steps:
                 checkpoint(step)
                 break
     except NonFiniteReward as err:
@@ -404,16 +409,22 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
         env.close()
         eval_env.close()
 
-    if stop.signum is None:
-        atomic_torch_save(
-            {
-                "actor": agent.actor.state_dict(),
-                "critic": agent.critic.state_dict(),
-                "critic_target": agent.critic_target.state_dict(),
-                "log_alpha": agent.log_alpha.detach().cpu(),
-                "task_names": names,
-                "config": to_dict(cfg),
-            },
-            run_dir / "model.pt",
-        )
-    return RunResult(run_dir, step, stop.signum, notes)
+    if step < cfg.total_steps:  # stopped by a signal: its checkpoint is the way back
+        return RunResult(run_dir, step, stop.signum, notes)
+    save_model(agent, names, cfg, run_dir)
+    return RunResult(run_dir, step, None, notes)
+
+
+def save_model(agent: MultiTaskSAC, names: list[str], cfg: TrainConfig, run_dir: Path) -> None:
+    """Write the finished run's ``model.pt`` (networks, temperatures, tasks, config)."""
+    atomic_torch_save(
+        {
+            "actor": agent.actor.state_dict(),
+            "critic": agent.critic.state_dict(),
+            "critic_target": agent.critic_target.state_dict(),
+            "log_alpha": agent.log_alpha.detach().cpu(),
+            "task_names": names,
+            "config": to_dict(cfg),
+        },
+        run_dir / "model.pt",
+    )

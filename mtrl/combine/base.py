@@ -74,6 +74,11 @@ class Combiner(ABC):
 
 def gradient_info(grads: Tensor, eps: float = 1e-12) -> dict[str, Tensor]:
     """Per-task gradient norms and the minimum pairwise cosine of ``grads`` ``[K, P]``."""
+    return gram_and_info(grads, eps)[1]
+
+
+def gram_and_info(grads: Tensor, eps: float = 1e-12) -> tuple[Tensor, dict[str, Tensor]]:
+    """The Gram matrix ``G Gᵀ`` (one pass over G) and ``gradient_info`` computed from it."""
     gram = grads @ grads.T
     norms = gram.diagonal().clamp_min(0).sqrt()
     info = {"grad_norm": norms}
@@ -82,4 +87,4 @@ def gradient_info(grads: Tensor, eps: float = 1e-12) -> dict[str, Tensor]:
         cos = gram / (norms[:, None] * norms[None, :]).clamp_min(eps)
         off = ~torch.eye(k, dtype=torch.bool, device=grads.device)
         info["cosine_min"] = cos[off].min()
-    return info
+    return gram, info

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mtrl.combine.base import CombineOutput, Combiner, gradient_info
+from mtrl.combine.base import CombineOutput, Combiner, gram_and_info
 from mtrl.combine.simplex import minimize_on_simplex, unit_scaled
 
 
@@ -51,16 +51,14 @@ class CAGrad(Combiner):
 
     def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
         assert grads is not None
-        info = gradient_info(grads)
-        g = grads.double()
-        gram = g @ g.T
+        gram, info = gram_and_info(grads)
+        gram = gram.double()
         w = cagrad_weights(gram, self.c)
-        g0 = g.mean(dim=0)
-        gw = w @ g
-        lam = self.c * g0.norm() / gw.norm().clamp_min(self.eps)
-        direction = (g0 + lam * gw) / (1 + self.c**2)
-        # as weights on the task gradients: 1/K + λ wᵢ, over (1 + c²)
-        weights = (1.0 / self.num_tasks + lam * w) / (1 + self.c**2)
-        return CombineOutput(
-            direction=direction.to(grads.dtype), weights=weights.to(grads.dtype), info=info
-        )
+        # ‖g0‖ and ‖G w‖ from the Gram matrix: g0 = (1/K) 1ᵀG
+        mean_w = torch.full_like(w, 1.0 / self.num_tasks)
+        g0_norm = (mean_w @ gram @ mean_w).clamp_min(0).sqrt()
+        gw_norm = (w @ gram @ w).clamp_min(0).sqrt()
+        lam = self.c * g0_norm / gw_norm.clamp_min(self.eps)
+        # d = (g0 + λ G w) / (1 + c²) as weights on the task gradients: (1/K + λ wᵢ)/(1 + c²)
+        weights = ((mean_w + lam * w) / (1 + self.c**2)).to(grads.dtype)
+        return CombineOutput(direction=weights @ grads, weights=weights, info=info)

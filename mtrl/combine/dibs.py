@@ -7,6 +7,8 @@ locally) leaves the direction unchanged.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from mtrl.combine.base import CombineOutput, Combiner, gradient_info
@@ -23,12 +25,29 @@ class DiBS(Combiner):
     name = "dibs"
     needs_grads = True
 
-    def __init__(self, num_tasks: int, eps: float = 1e-12):
+    def __init__(self, num_tasks: int, eps: float = 1e-12, cosine_every: int = 10):
         super().__init__(num_tasks)
-        self.eps = eps
+        if cosine_every < 1:
+            raise ValueError(f"dibs needs cosine_every >= 1, got {cosine_every}")
+        self.eps, self.cosine_every, self.calls = eps, cosine_every, 0
 
     def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
         assert grads is not None
-        info = gradient_info(grads)
+        # the direction needs only the norms; the cosine diagnostic needs the Gram matrix
+        # (a second pass over G), so it is sampled every `cosine_every` calls
+        if self.calls % self.cosine_every == 0:
+            info = gradient_info(grads)
+        else:
+            info = {"grad_norm": grads.norm(dim=1)}
+        self.calls += 1
         scale = 1.0 / info["grad_norm"].clamp_min(self.eps)
         return CombineOutput(direction=scale @ grads, weights=scale, info=info)
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"calls": self.calls}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.calls = int(state["calls"])

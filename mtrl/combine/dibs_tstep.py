@@ -6,13 +6,18 @@ On the linearised losses, task i prefers the point ``pᵢ = −ε uᵢ`` of the 
 leaves it; the projected iterate is the one kept (the published code computes
 it and then drops it). The update direction is ``−δ``. Only the unit vectors
 enter, so rescaling a task's gradient changes nothing.
+
+δ stays a combination ``−Σ cᵢ uᵢ`` of the unit vectors, so the iteration runs on
+``c`` and the cosine matrix ``C = U Uᵀ``: ``‖δ − pᵢ‖² = cᵀCc − 2ε (Cc)ᵢ + ε²`` and
+``‖δ‖² = cᵀCc``. G is read twice: for the Gram matrix and for the final direction.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
-from mtrl.combine.base import CombineOutput, Combiner, gradient_info
+from mtrl.combine.base import CombineOutput, Combiner, gram_and_info
 
 
 class DiBSTStep(Combiner):
@@ -29,13 +34,20 @@ class DiBSTStep(Combiner):
 
     def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
         assert grads is not None
-        info = gradient_info(grads)
-        unit = grads / info["grad_norm"].clamp_min(self.eps).unsqueeze(1)
-        preferred = -self.radius * unit
-        delta = grads.new_zeros(grads.shape[1])
+        gram, info = gram_and_info(grads)
+        norms = info["grad_norm"].double().clamp_min(self.eps)
+        cos = gram.double() / (norms[:, None] * norms[None, :])
+        cos = cos * (info["grad_norm"] > self.eps).double().outer(
+            (info["grad_norm"] > self.eps).double()
+        )
+        eps = self.radius
+        c = torch.zeros_like(norms)  # δ = −Σ cᵢ uᵢ
         for _ in range(self.steps):
-            pull = (delta.unsqueeze(0) - preferred).norm(dim=1)  # ‖δ − pᵢ‖
-            delta = delta - (self.radius / self.steps) * (pull @ unit)
-            norm = delta.norm()
-            delta = delta * (self.radius / norm.clamp_min(self.radius))  # project onto the ball
-        return CombineOutput(direction=-delta, weights=None, info=info)
+            cc = cos @ c
+            sq_delta = (c @ cc).clamp_min(0)
+            pull = (sq_delta - 2 * eps * cc + eps * eps).clamp_min(0).sqrt()  # ‖δ − pᵢ‖
+            c = c + (eps / self.steps) * pull
+            norm = (c @ cos @ c).clamp_min(0).sqrt()
+            c = c * (eps / norm.clamp_min(eps))  # project onto the ball
+        weights = (c / norms).to(grads.dtype)  # −δ = Σ cᵢ gᵢ/‖gᵢ‖
+        return CombineOutput(direction=weights @ grads, weights=weights, info=info)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mtrl.combine.base import CombineOutput, Combiner, gradient_info
+from mtrl.combine.base import CombineOutput, Combiner, gram_and_info
 from mtrl.combine.simplex import minimize_on_simplex, unit_scaled
 
 
@@ -44,9 +44,6 @@ class MGDA(Combiner):
 
     def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
         assert grads is not None
-        info = gradient_info(grads)
-        g = grads.double()
-        w = min_norm_weights(g @ g.T)
-        return CombineOutput(
-            direction=(w @ g).to(grads.dtype), weights=w.to(grads.dtype), info=info
-        )
+        gram, info = gram_and_info(grads)
+        w = min_norm_weights(gram).to(grads.dtype)
+        return CombineOutput(direction=w @ grads, weights=w, info=info)

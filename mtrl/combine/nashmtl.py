@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mtrl.combine.base import CombineOutput, Combiner, gradient_info
+from mtrl.combine.base import CombineOutput, Combiner, gram_and_info
 
 
 def nash_weights_newton(cos: Tensor, iters: int = 30, ridge: float = 1e-8) -> Tensor:
@@ -116,22 +116,23 @@ class NashMTL(Combiner):
 
     def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
         assert grads is not None
-        info = gradient_info(grads)
+        gram, info = gram_and_info(grads)
         if self.alpha is None or self.step % self.update_weights_every == 0:
-            self.alpha = self._solve(grads, info["grad_norm"])
+            self.alpha = self._solve(gram.double())
         self.step += 1
         alpha = self.alpha.to(grads.dtype)
         return CombineOutput(direction=alpha @ grads, weights=alpha, info=info)
 
-    def _solve(self, grads: Tensor, norms: Tensor) -> Tensor:
+    def _solve(self, gram: Tensor) -> Tensor:
+        """α from the Gram matrix ``G Gᵀ`` (float64)."""
         if self.solver == "newton":
-            g = grads.double()
-            unit = g / norms.double().clamp_min(self.eps).unsqueeze(1)
-            beta = nash_weights_newton(unit @ unit.T, iters=self.newton_iters)
-            return beta / norms.double().clamp_min(self.eps)
-        gram = (grads.double() @ grads.double().T).cpu().numpy()
+            norms = gram.diagonal().clamp_min(0).sqrt().clamp_min(self.eps)
+            cosines = gram / (norms[:, None] * norms[None, :])
+            beta = nash_weights_newton(cosines, iters=self.newton_iters)
+            return beta / norms
         prev = None if self.alpha is None else self.alpha.double().cpu().numpy()
-        return torch.as_tensor(nash_weights_ccp(gram, prev, self.optim_niter), device=grads.device)
+        alpha = nash_weights_ccp(gram.cpu().numpy(), prev, self.optim_niter)
+        return torch.as_tensor(alpha, device=gram.device)
 
     def state_dict(self) -> dict[str, Any]:
         return {"step": self.step, "alpha": self.alpha}

@@ -4,6 +4,10 @@ For every task i, in a random order of the other tasks j, ``gᵢ`` loses its
 component along ``gⱼ`` (the *original* gⱼ) whenever the two conflict
 (``gᵢ·gⱼ < 0``); the projected gradients are summed. All K tasks are
 processed at once: step s projects every ``gᵢ`` off its own s-th partner.
+
+Every projected gradient stays a combination of the original ones, ``W G``, so
+the projections run on the K×K Gram matrix (``(W G)·gⱼ = (W GGᵀ)ᵢⱼ``) and G is
+read twice in all: once for the Gram matrix, once for the final ``(1ᵀW) G``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mtrl.combine.base import CombineOutput, Combiner, gradient_info
+from mtrl.combine.base import CombineOutput, Combiner, gram_and_info
 
 
 class PCGrad(Combiner):
@@ -32,20 +36,21 @@ class PCGrad(Combiner):
 
     def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
         assert grads is not None
-        info = gradient_info(grads)
+        gram, info = gram_and_info(grads)
+        gram = gram.double()
         k = grads.shape[0]
         # orders[i] = a random permutation of the tasks; i itself is skipped below
         orders = torch.rand(k, k, generator=self.generator).argsort(dim=1).to(grads.device)
-        sq_norms = info["grad_norm"].pow(2).clamp_min(self.eps)
+        sq_norms = gram.diagonal().clamp_min(self.eps)
         rows = torch.arange(k, device=grads.device)
-        projected = grads.clone()
+        coeffs = torch.eye(k, dtype=gram.dtype, device=grads.device)  # projected = coeffs @ G
         for s in range(k):
             partner = orders[:, s]
-            other = grads[partner]  # [K, P]
-            dots = (projected * other).sum(dim=1)
+            dots = (coeffs @ gram)[rows, partner]  # projected_i · g_partner(i)
             coef = torch.where((dots < 0) & (partner != rows), dots / sq_norms[partner], 0.0)
-            projected = projected - coef.unsqueeze(1) * other
-        return CombineOutput(direction=projected.sum(0), weights=None, info=info)
+            coeffs[rows, partner] -= coef
+        weights = coeffs.sum(0).to(grads.dtype)
+        return CombineOutput(direction=weights @ grads, weights=weights, info=info)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}

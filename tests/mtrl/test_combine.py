@@ -82,3 +82,43 @@ def test_registry_is_the_public_face():
     assert set(combine.REGISTRY) == set(METHODS)
     for name, cls in combine.REGISTRY.items():
         assert cls.name == name
+
+
+def _tstep_reference(grads, steps, radius):
+    """dibs-tstep written directly in parameter space (the paper's form)."""
+    unit = grads / grads.norm(dim=1, keepdim=True)
+    preferred = -radius * unit
+    delta = torch.zeros(grads.shape[1], dtype=grads.dtype)
+    for _ in range(steps):
+        pull = (delta.unsqueeze(0) - preferred).norm(dim=1)
+        delta = delta - (radius / steps) * (pull @ unit)
+        delta = delta * (radius / delta.norm().clamp_min(radius))
+    return -delta
+
+
+def _pcgrad_reference(grads, orders):
+    """PCGrad written directly in parameter space, with the given partner orders."""
+    out = []
+    for i in range(grads.shape[0]):
+        g = grads[i].clone()
+        for j in orders[i].tolist():
+            if j != i and g @ grads[j] < 0:
+                g = g - (g @ grads[j]) / (grads[j] @ grads[j]) * grads[j]
+        out.append(g)
+    return torch.stack(out).sum(0)
+
+
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_gram_space_tstep_and_pcgrad_equal_their_parameter_space_forms(k):
+    torch.manual_seed(k)
+    grads = (
+        torch.randn(k, 50, dtype=torch.float64)
+        * torch.logspace(-2, 2, k, dtype=torch.float64)[:, None]
+    )
+    for steps, radius in [(1, 1.0), (10, 1.0), (25, 0.1)]:
+        out = combine.make("dibs-tstep", k, steps=steps, radius=radius)(torch.ones(k), grads)
+        torch.testing.assert_close(out.direction, _tstep_reference(grads, steps, radius))
+    pcgrad = combine.make("pcgrad", k, seed=3)
+    orders = torch.rand(k, k, generator=torch.Generator().manual_seed(3)).argsort(dim=1)
+    out = pcgrad(torch.ones(k), grads)
+    torch.testing.assert_close(out.direction, _pcgrad_reference(grads, orders))
