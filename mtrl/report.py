@@ -317,7 +317,7 @@ def plot_robustness(stats: list[GroupStats], path: Path) -> None:
     transforms.sort(key=lambda t: t != "none")
     by_key = {(g.method, g.transform): g for g in stats}
     width = 0.8 / len(transforms)
-    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(methods) * len(transforms) / 2), 3.8))
+    fig, ax = plt.subplots(figsize=(max(7, 0.6 * len(methods) * len(transforms)), 3.8))
     for j, transform in enumerate(transforms):
         xs, ys, es = [], [], []
         for i, method in enumerate(methods):
@@ -330,7 +330,7 @@ def plot_robustness(stats: list[GroupStats], path: Path) -> None:
     ax.set_xticks(range(len(methods)), methods)
     ax.set_ylabel("final mean success (± SEM)")
     ax.set_ylim(0, 1.05)
-    ax.set_title("robustness: success with and without each reward transform")
+    ax.set_title("robustness: success with and without each reward transform", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
