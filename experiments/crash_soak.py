@@ -134,20 +134,15 @@ def _timed_reference(out: Path, steps: int) -> tuple[float, float]:
     return (first or end), end
 
 
-def soak(kills: int, out: Path, steps: int = 600, seed: int = 0) -> SoakReport:
-    """Run the soak in ``out`` (emptied first); return a ``SoakReport``.
-
-    Kill delays are drawn uniformly from half the reference run's start-up time to its
-    start-up plus twice a ``1/kills`` share of its training, so kills land in start-up, in
-    resume, in updates, in evaluations and in checkpoint writes, and the run is still
-    unfinished after ``kills`` kills (after them, the last life runs to the end).
-    """
-    shutil.rmtree(out, ignore_errors=True)
-    rng = random.Random(seed)
-    report = SoakReport()
-    first, end = _timed_reference(out, steps)
-    low, high = 0.5 * first, first + 2.0 * (end - first) / max(kills, 1)
-    logdir = out / "killed"
+def _killed_run(
+    logdir: Path,
+    steps: int,
+    kills: int,
+    delays: tuple[float, float],
+    rng: random.Random,
+    report: SoakReport,
+) -> Path | None:
+    """Start a run, SIGKILL and resume it until ``report.kills`` reaches ``kills`` or it ends."""
     proc = _train([*RUN, "--total-steps", str(steps), "--logdir", str(logdir)])
     while _only_run(logdir) is None and proc.poll() is None:
         time.sleep(0.05)  # before its config is written, a run has nothing to resume
@@ -156,36 +151,66 @@ def soak(kills: int, out: Path, steps: int = 600, seed: int = 0) -> SoakReport:
         raise RuntimeError(f"the run did not start: {proc.stderr.read()}")
     while True:
         if report.kills < kills:
-            deadline = time.time() + rng.uniform(low, high)
+            deadline = time.time() + rng.uniform(*delays)
             while time.time() < deadline and proc.poll() is None:
                 time.sleep(0.01)
         if proc.poll() is None and report.kills < kills:
             proc.kill()
             proc.wait()
             report.kills += 1
-            ckpt_dir = run / "checkpoints"
-            report.kills_mid_write += any(ckpt_dir.glob(".*.tmp"))
-            files = list_checkpoints(ckpt_dir)
-            report.steps_at_kill.append(int(files[-1].name[5:17]) if files else 0)
-            for path in files:
-                report.checkpoints_checked += 1
-                try:
-                    read_checkpoint(path)
-                except (ValueError, OSError, RuntimeError, EOFError) as err:
-                    report.unreadable.append(f"{path.name}: {err}")
+            _check_checkpoints(run / "checkpoints", report)
         else:
             code = proc.wait()
             if code != 0:
                 report.failed_resumes.append(f"exit {code}: {proc.stderr.read().strip()}")
-            if (run / "model.pt").exists() or report.failed_resumes:
-                break
+                return run
+            if (run / "model.pt").exists():
+                return run
         report.resumes += 1
         proc = _train(["--resume", str(run), "--no-progress"])
-    if (run / "model.pt").exists():
-        reference = _only_run(out / "whole")
-        a, b = _params(reference), _params(run)
-        report.params_equal = a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-        report.curves_equal = _curves(reference) == _curves(run)
+
+
+def _check_checkpoints(ckpt_dir: Path, report: SoakReport) -> None:
+    """Read back every checkpoint on disk after a kill; record unreadable ones."""
+    report.kills_mid_write += any(ckpt_dir.glob(".*.tmp"))
+    files = list_checkpoints(ckpt_dir)
+    report.steps_at_kill.append(int(files[-1].name[5:17]) if files else 0)
+    for path in files:
+        report.checkpoints_checked += 1
+        try:
+            read_checkpoint(path)
+        except (ValueError, OSError, RuntimeError, EOFError) as err:
+            report.unreadable.append(f"{path.name}: {err}")
+
+
+def soak(kills: int, out: Path, steps: int = 600, seed: int = 0) -> SoakReport:
+    """Run the soak in ``out`` (emptied first); return a ``SoakReport``.
+
+    Kill delays are drawn uniformly from half the reference run's start-up time to its
+    start-up plus twice a ``1/kills`` share of its training, so kills land in start-up, in
+    resume, in updates, in evaluations and in checkpoint writes, and the run is still
+    usually unfinished after ``kills`` kills (after them, the last life runs to the end);
+    a run that finishes first is compared too, and a fresh one takes the remaining kills.
+    """
+    shutil.rmtree(out, ignore_errors=True)
+    rng = random.Random(seed)
+    report = SoakReport()
+    first, end = _timed_reference(out, steps)
+    low, high = 0.5 * first, first + 2.0 * (end - first) / max(kills, 1)
+    reference = out / "whole"
+    report.params_equal = report.curves_equal = True
+    cycle = 0
+    while report.kills < kills or cycle == 0:  # a run that ends early: kill a fresh one
+        cycle += 1
+        if cycle > kills + 5:
+            raise RuntimeError(f"only {report.kills} kills landed in {cycle - 1} runs")
+        run = _killed_run(out / f"killed{cycle}", steps, kills, (low, high), rng, report)
+        if run is None or not (run / "model.pt").exists():
+            report.params_equal = report.curves_equal = False
+            break
+        a, b = _params(_only_run(reference)), _params(run)
+        report.params_equal &= a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        report.curves_equal &= _curves(_only_run(reference)) == _curves(run)
     return report
 
 
