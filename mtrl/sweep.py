@@ -12,7 +12,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -129,15 +129,34 @@ def run_local(
     if not todo:
         return progress.outcomes
     pool = ProcessPoolExecutor(max_parallel, mp_context=get_context("spawn"))
+    waiting = iter(todo)
+    running: dict[Future, str] = {}
+    stopping = False
+
+    def submit_next() -> None:
+        spec = next(waiting, None)
+        if spec is not None:
+            running[pool.submit(run_one, _values(spec, device), threads)] = spec.name
+
     try:
-        futures = {pool.submit(run_one, _values(spec, device), threads): spec.name for spec in todo}
-        for future in as_completed(futures):
-            progress.add(Outcome(futures[future], *future.result()))
+        for _ in range(max_parallel):
+            submit_next()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                outcome = Outcome(running.pop(future), *future.result())
+                progress.add(outcome)
+                # a signal reached the runs (Ctrl-C, a batch system's SIGTERM): start no others
+                stopping = stopping or outcome.status == "interrupted"
+                if not stopping:
+                    submit_next()
     except KeyboardInterrupt:
-        # the workers got the Ctrl-C too: their runs checkpoint and stop; start no others
+        # the workers got the Ctrl-C too: their runs checkpoint and stop
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()
+    for spec in waiting:
+        progress.add(Outcome(spec.name, "interrupted", "not started"))
     return progress.outcomes
 
 

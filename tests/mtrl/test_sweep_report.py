@@ -208,3 +208,25 @@ def _assert_png(path):
     image = matplotlib.image.imread(path)
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     assert image[..., :3].std() > 0.01  # not a blank canvas
+
+
+def test_a_signal_to_the_runs_stops_the_sweep_from_starting_others(tmp_path):
+    # SIGTERM to the worker only (as a batch system might send it): its run checkpoints,
+    # reports "interrupted", and the sweep starts no further run; a re-run finishes all.
+    path = experiment_file(tmp_path, total_steps=3000, eval_interval=3000, checkpoint_interval=3000)
+    storage = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "mtrl.cli", "sweep", str(path), "--storage", str(storage)]
+    proc = subprocess.Popen([*cmd, "--max-parallel", "1"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((storage / "tiny").glob("*/events.out.*")):
+        time.sleep(0.2)
+    time.sleep(2)
+    workers = subprocess.run(
+        ["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], capture_output=True, text=True
+    ).stdout.split()
+    for pid in workers:
+        os.kill(int(pid), signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "interrupted (stopped at step" in err and "not started" in err, err
+    assert len(list((storage / "tiny").iterdir())) == 1  # no second run was started
