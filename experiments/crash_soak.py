@@ -197,7 +197,8 @@ def soak(kills: int, out: Path, steps: int = 600, seed: int = 0) -> SoakReport:
     report = SoakReport()
     first, end = _timed_reference(out, steps)
     low, high = 0.5 * first, first + 2.0 * (end - first) / max(kills, 1)
-    reference = out / "whole"
+    reference = _only_run(out / "whole")
+    assert reference is not None
     report.params_equal = report.curves_equal = True
     cycle = 0
     while report.kills < kills or cycle == 0:  # a run that ends early: kill a fresh one
@@ -208,9 +209,9 @@ def soak(kills: int, out: Path, steps: int = 600, seed: int = 0) -> SoakReport:
         if run is None or not (run / "model.pt").exists():
             report.params_equal = report.curves_equal = False
             break
-        a, b = _params(_only_run(reference)), _params(run)
+        a, b = _params(reference), _params(run)
         report.params_equal &= a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-        report.curves_equal &= _curves(_only_run(reference)) == _curves(run)
+        report.curves_equal &= _curves(reference) == _curves(run)
     return report
 
 

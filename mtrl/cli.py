@@ -15,7 +15,15 @@ from typing import Any, NoReturn
 
 import yaml
 
-from mtrl.config import FIELDS, TYPES, ConfigError, TrainConfig, build_config, load_yaml
+from mtrl.config import (
+    FIELDS,
+    RESUME_OVERRIDES,
+    TYPES,
+    ConfigError,
+    TrainConfig,
+    build_config,
+    load_yaml,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -147,10 +155,6 @@ def parse_method_options(items: Sequence[str]) -> dict[str, Any]:
         except yaml.YAMLError:
             raise ConfigError(f"--method-option {item!r}: cannot read the value") from None
     return out
-
-
-RESUME_OVERRIDES = ("total_steps", "device", "progress", "vector")
-"""Options a resumed run may change; the others are the run's own."""
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

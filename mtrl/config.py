@@ -90,6 +90,10 @@ class TrainConfig:
     progress: bool = _f(True, "show a progress bar")
 
 
+RESUME_OVERRIDES = ("total_steps", "device", "progress", "vector")
+"""Options a resumed run may change (``mtrl train --resume``, a resuming sweep); the others are
+the run's own."""
+
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(TrainConfig)}
 TYPES: dict[str, Any] = typing.get_type_hints(TrainConfig)
 

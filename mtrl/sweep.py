@@ -18,7 +18,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from mtrl.config import ConfigError, TrainConfig, build_config, to_dict
+from mtrl.config import RESUME_OVERRIDES, ConfigError, TrainConfig, build_config, to_dict
 from mtrl.experiment import Experiment, RunSpec
 
 
@@ -60,7 +60,7 @@ def run_one(values: dict[str, Any], threads: int) -> tuple[str, str]:
             return "skipped", "finished earlier"
         if state == "partial":
             saved = load_run_config(run_dir)
-            keep = {f: getattr(cfg, f) for f in ("total_steps", "device", "vector", "progress")}
+            keep = {f: getattr(cfg, f) for f in RESUME_OVERRIDES}
             result = train(dataclasses.replace(saved, **keep), run_dir)
         else:
             if run_dir.is_dir() and not any(run_dir.iterdir()):

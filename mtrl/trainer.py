@@ -106,7 +106,6 @@ def make_run_dir(cfg: TrainConfig, resolved: Resolved) -> Path:
             f"run folder {base} already exists; continue it with `mtrl train --resume {base}` "
             "or choose another --run-name"
         )
-    check_disk(cfg, len(resolved.task_names), Path(cfg.logdir))
     path, n = base, 1
     try:
         Path(cfg.logdir).mkdir(parents=True, exist_ok=True)
@@ -225,6 +224,7 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
     resolved = validate(cfg)
     names, device, k = resolved.task_names, resolved.device, len(resolved.task_names)
     if resume_dir is None:
+        check_disk(cfg, len(resolved.task_names), Path(cfg.logdir))
         run_dir = make_run_dir(cfg, resolved)
         save_config(cfg, resolved, run_dir)
     else:
