@@ -33,7 +33,7 @@ class Combiner(ABC):
 
     name: ClassVar[str]
     needs_grads: ClassVar[bool]
-    learns_after_step: ClassVar[bool] = False
+    learns_after_step: bool = False
     """True where ``after_step`` needs the losses recomputed after the optimizer step."""
 
     def __init__(self, num_tasks: int):

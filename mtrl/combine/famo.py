@@ -7,6 +7,12 @@ script multiplies). After the optimizer step the losses are recomputed on the
 same batch and the logits move against ``J_zᵀ δ`` with
 ``δᵢ = log Lᵢ(before) − log Lᵢ(after)``, plus weight decay γ on ξ.
 
+``loss_after="same_batch"`` (the default) is the paper's algorithm: the trainer
+recomputes the losses after the step, one extra forward per update.
+``loss_after="next_batch"`` takes the "after" losses from the next update's
+fresh batch instead (no extra forward; δ then also carries the difference
+between two batches), a cheaper approximation offered for comparison.
+
 FAMO needs positive losses ``Lᵢ − mᵢ``; ``m`` is ``min_loss`` (0 by default,
 right for the critic). A loss that can go below it (the SAC actor loss) moves
 that task's bound to ``Lᵢ − 1`` when it does, which is recorded in the state.
@@ -27,7 +33,7 @@ class FAMO(Combiner):
 
     name = "famo"
     needs_grads = False
-    learns_after_step = True
+    LOSS_AFTER = ("same_batch", "next_batch")
 
     def __init__(
         self,
@@ -36,9 +42,16 @@ class FAMO(Combiner):
         gamma: float = 1e-3,
         min_loss: float = 0.0,
         eps: float = 1e-8,
+        loss_after: str = "same_batch",
     ):
         super().__init__(num_tasks)
+        if loss_after not in self.LOSS_AFTER:
+            raise ValueError(
+                f"famo loss_after must be one of {', '.join(self.LOSS_AFTER)}, got {loss_after!r}"
+            )
         self.lr, self.gamma, self.min_loss, self.eps = lr, gamma, min_loss, eps
+        self.loss_after = loss_after
+        self.learns_after_step = loss_after == "same_batch"
         self.reset()
 
     def reset(self) -> None:
@@ -54,6 +67,8 @@ class FAMO(Combiner):
     def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
         if self.logits.device != losses.device:
             self._move(losses.device)
+        if not self.learns_after_step and self.prev is not None:
+            self._learn(self._shifted(losses))  # next_batch: these are the "after" losses
         low = losses <= self.bound
         self.bound = torch.where(low, losses - 1.0, self.bound)
         shifted = self._shifted(losses)
@@ -64,9 +79,14 @@ class FAMO(Combiner):
 
     def after_step(self, new_losses: Tensor) -> None:
         """Move the logits by the log-loss drop measured on the same batch."""
-        if self.prev is None:
+        if self.prev is None or not self.learns_after_step:
             return
-        delta = self.prev.log() - self._shifted(new_losses.detach()).log()
+        self._learn(self._shifted(new_losses.detach()))
+
+    def _learn(self, after: Tensor) -> None:
+        assert self.prev is not None
+        # a non-finite loss (an update the trainer drops) teaches the logits nothing
+        delta = torch.nan_to_num(self.prev.log() - after.log(), nan=0.0, posinf=0.0, neginf=0.0)
         with torch.enable_grad():
             z = torch.softmax(self.logits, dim=0)
             (grad,) = torch.autograd.grad(z, self.logits, grad_outputs=delta)
@@ -87,6 +107,7 @@ class FAMO(Combiner):
             "logits": self.logits.detach().clone(),
             "opt": self.opt.state_dict(),
             "bound": self.bound.clone(),
+            "prev": None if self.prev is None else self.prev.clone(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -94,3 +115,4 @@ class FAMO(Combiner):
             self.logits.copy_(state["logits"])
         self.opt.load_state_dict(state["opt"])
         self.bound = state["bound"].clone()
+        self.prev = None if state.get("prev") is None else state["prev"].clone()

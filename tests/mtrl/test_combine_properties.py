@@ -269,3 +269,29 @@ def test_state_dict_round_trip(name):
     for x, y in ((oa.direction, ob.direction), (oa.weights, ob.weights)):
         if x is not None:
             torch.testing.assert_close(x, y)
+
+
+def test_famo_next_batch_learns_from_the_next_call_as_same_batch_does_from_after_step():
+    same, nxt = make("famo", 3), make("famo", 3, loss_after="next_batch")
+    assert same.learns_after_step and not nxt.learns_after_step
+    seq = torch.tensor([[1.0, 2.0, 3.0], [0.5, 1.9, 2.0], [0.4, 1.8, 1.0]])
+    for before, after in itertools.pairwise(seq):
+        same(before)
+        same.after_step(after)
+        nxt(before)
+        nxt.after_step(after)  # a no-op in next_batch mode: it learns on the next call
+    nxt(seq[-1])
+    torch.testing.assert_close(nxt.logits.detach(), same.logits.detach())
+    assert not torch.equal(nxt.logits.detach(), torch.zeros(3))
+
+
+def test_famo_rejects_an_unknown_loss_after():
+    with pytest.raises(ValueError, match="loss_after must be one of same_batch, next_batch"):
+        make("famo", 2, loss_after="later")
+
+
+def test_famo_non_finite_after_losses_leave_the_logits_direction_alone():
+    famo = make("famo", 2)
+    famo(torch.tensor([1.0, 2.0]))
+    famo.after_step(torch.tensor([float("nan"), 1.0]))
+    assert torch.isfinite(famo.logits).all()
