@@ -16,9 +16,11 @@ import torch
 from torch import Tensor, nn
 
 from agents.networks import TanhGaussianActor, TwinQ
+from agents.optim import GuardedAdam, all_finite
 from agents.replay import Batch
 from mtrl.combine import Combiner
-from mtrl.grads import combined_backward
+from mtrl.grads import GradBuffer, combined_backward
+from mtrl.profile import section
 
 
 @dataclass(frozen=True)
@@ -57,14 +59,19 @@ class MultiTaskSAC(nn.Module):
         self.log_alpha = nn.Parameter(init)
         self.target_entropy = -float(act_dim)
         self.to(device)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=hyper.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=hyper.critic_lr)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=hyper.alpha_lr)
+        self.actor_opt = GuardedAdam(self.actor.parameters(), lr=hyper.actor_lr)
+        self.critic_opt = GuardedAdam(self.critic.parameters(), lr=hyper.critic_lr)
+        self.alpha_opt = GuardedAdam([self.log_alpha], lr=hyper.alpha_lr)
         self.critic_combiner, self.actor_combiner = critic_combiner, actor_combiner
         self.critic_params = dict(self.critic.named_parameters())
+        self.critic_grads, self.actor_grads = GradBuffer(), GradBuffer()  # G, reused
         self.actor_params = dict(self.actor.named_parameters())
-        self.skipped_updates = 0  # updates dropped for a non-finite loss or gradient
-        self.consecutive_skips = 0
+        # updates dropped for a non-finite loss or gradient, counted on the device (no sync):
+        # in all, in the current streak, and the longest streak since ``take_worst_streak``
+        dev = self.log_alpha.device
+        self.skipped_updates = torch.zeros((), dtype=torch.long, device=dev)
+        self.consecutive_skips = torch.zeros((), dtype=torch.long, device=dev)
+        self.worst_streak = torch.zeros((), dtype=torch.long, device=dev)
 
     def training_state(self) -> dict[str, Any]:
         """Networks, temperatures, optimizers and both combiners' state, for a checkpoint."""
@@ -75,7 +82,7 @@ class MultiTaskSAC(nn.Module):
             "alpha_opt": self.alpha_opt.state_dict(),
             "critic_combiner": self.critic_combiner.state_dict(),
             "actor_combiner": self.actor_combiner.state_dict(),
-            "skipped_updates": self.skipped_updates,
+            "skipped_updates": self.skipped_updates.clone(),
         }
 
     def load_training_state(self, state: dict[str, Any]) -> None:
@@ -86,7 +93,7 @@ class MultiTaskSAC(nn.Module):
         self.alpha_opt.load_state_dict(state["alpha_opt"])
         self.critic_combiner.load_state_dict(state["critic_combiner"])
         self.actor_combiner.load_state_dict(state["actor_combiner"])
-        self.skipped_updates = state["skipped_updates"]
+        self.skipped_updates.copy_(torch.as_tensor(state["skipped_updates"]))
 
     @torch.no_grad()
     def act(
@@ -126,25 +133,29 @@ class MultiTaskSAC(nn.Module):
         alpha = self.log_alpha.detach().exp().unsqueeze(1)
         return (alpha * logp - torch.minimum(q1, q2)).mean(1), logp
 
-    def update(self, batch: Batch) -> dict[str, Tensor] | None:
+    def update(self, batch: Batch) -> dict[str, Tensor]:
         """One SAC update (critic, actor, temperatures, target); returns tensors for the logs.
 
-        A non-finite loss or gradient drops the update (None is returned, and
-        ``skipped_updates`` / ``consecutive_skips`` count it); nothing is stepped.
+        Nothing here waits for the device. A non-finite loss or gradient drops its
+        step on the device: the critic's drops the whole update, the actor's drops
+        the actor, temperature and target steps (after a critic step that stands).
+        ``stats["ok"]`` says whether the update stood, ``skipped_updates`` and
+        ``consecutive_skips`` count the dropped ones.
         """
-        target = self.td_target(batch)
+        with section("losses"):
+            target = self.td_target(batch)
 
         def critic_loss_fn(p: Mapping[str, Tensor] | None) -> Tensor:
             return self.critic_losses(batch, p, target)
 
         critic_losses, critic_out = combined_backward(
-            self.critic_combiner, critic_loss_fn, self.critic_params
+            self.critic_combiner, critic_loss_fn, self.critic_params, self.critic_grads
         )
-        if not _all_finite(critic_losses, self.critic_params):
-            return self._skip()
-        self.critic_opt.step()
+        with section("optimizer"):
+            ok = all_finite(critic_losses, (p.grad for p in self.critic_params.values()))
+            self.critic_opt.step(ok)
         if self.critic_combiner.learns_after_step:  # FAMO: the same batch, after the step
-            with torch.no_grad():
+            with section("combine"), torch.no_grad():
                 self.critic_combiner.after_step(critic_loss_fn(None))
 
         # one noise draw for the actor's loss, so a recomputation sees the same actions
@@ -157,30 +168,37 @@ class MultiTaskSAC(nn.Module):
             return losses
 
         actor_losses, actor_out = combined_backward(
-            self.actor_combiner, actor_loss_fn, self.actor_params
+            self.actor_combiner, actor_loss_fn, self.actor_params, self.actor_grads
         )
-        if not _all_finite(actor_losses, self.actor_params):
-            return self._skip()
-        self.actor_opt.step()
+        with section("optimizer"):
+            ok = ok & all_finite(actor_losses, (p.grad for p in self.actor_params.values()))
+            self.actor_opt.step(ok)
         if self.actor_combiner.learns_after_step:
-            with torch.no_grad():
+            with section("combine"), torch.no_grad():
                 self.actor_combiner.after_step(self.actor_losses(batch, None, noise)[0])
 
-        # Temperatures: Σᵢ mean_b[−log αᵢ (log π + H̄)], each αᵢ sees only its task's term.
-        alpha_loss = (
-            -(self.log_alpha.unsqueeze(1) * (logp_box[0] + self.target_entropy)).mean(1).sum()
-        )
-        self.alpha_opt.zero_grad(set_to_none=True)
-        alpha_loss.backward()
-        self.alpha_opt.step()
+        with section("optimizer"):
+            # Temperatures: Σᵢ mean_b[−log αᵢ (log π + H̄)], each αᵢ sees only its task's term.
+            alpha_loss = (
+                -(self.log_alpha.unsqueeze(1) * (logp_box[0] + self.target_entropy)).mean(1).sum()
+            )
+            self.alpha_opt.zero_grad(set_to_none=True)
+            alpha_loss.backward()
+            ok = ok & all_finite(alpha_loss, [self.log_alpha.grad])
+            self.alpha_opt.step(ok)
+            with torch.no_grad():  # Polyak: target ← target + τ·ok·(online − target)
+                src = list(self.critic.parameters())
+                dst = list(self.critic_target.parameters())
+                moved = torch._foreach_sub(src, dst)
+                torch._foreach_mul_(moved, self.hyper.tau * ok.float())
+                torch._foreach_add_(dst, moved)
+            dropped = (~ok).long()
+            self.skipped_updates += dropped
+            self.consecutive_skips.add_(1).mul_(dropped)
+            torch.maximum(self.worst_streak, self.consecutive_skips, out=self.worst_streak)
 
-        with torch.no_grad():
-            src = list(self.critic.parameters())
-            dst = list(self.critic_target.parameters())
-            torch._foreach_lerp_(dst, src, self.hyper.tau)
-
-        self.consecutive_skips = 0
         stats = {
+            "ok": ok,
             "loss/critic": critic_losses,
             "loss/actor": actor_losses,
             "alpha": self.log_alpha.detach().exp(),
@@ -192,16 +210,8 @@ class MultiTaskSAC(nn.Module):
                 stats[f"combine/{key}/{name}"] = value
         return stats
 
-    def _skip(self) -> None:
-        for opt in (self.actor_opt, self.critic_opt, self.alpha_opt):
-            opt.zero_grad(set_to_none=True)
-        self.skipped_updates += 1
-        self.consecutive_skips += 1
-        return None
-
-
-def _all_finite(losses: Tensor, params: Mapping[str, Tensor]) -> bool:
-    """Whether the losses and every ``.grad`` of ``params`` are finite (one host sync)."""
-    grads = [p.grad for p in params.values() if p.grad is not None]
-    norms = torch._foreach_norm(grads) if grads else []
-    return bool(torch.isfinite(torch.stack([losses.sum(), *norms])).all())
+    def take_worst_streak(self) -> int:
+        """The longest run of dropped updates since the last call (one host sync), then reset."""
+        worst = int(self.worst_streak)
+        self.worst_streak.copy_(self.consecutive_skips)
+        return worst

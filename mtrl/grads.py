@@ -4,7 +4,8 @@ The networks run every layer as a batched matmul over the task axis when
 given per-task parameter copies ``[K, ...]``. Task i's rows only touch copy i,
 so one backward of ``Σᵢ Lᵢ`` yields every task's gradient at the cost of about
 one ordinary backward: no loop of K backward passes. The copies are stride-0
-``expand`` views of the shared parameters, so building them is free.
+``expand`` views of the shared parameters, so building them is free, and ``G``
+is written into one contiguous ``[K, P]`` buffer that is reused across updates.
 """
 
 from __future__ import annotations
@@ -15,22 +16,54 @@ import torch
 from torch import Tensor
 
 from mtrl.combine import CombineOutput, Combiner
+from mtrl.profile import section
 
 LossFn = Callable[[Mapping[str, Tensor] | None], Tensor]
 """Per-task parameter copies (or None for the shared ones) → per-task losses ``[K]``."""
 
 
+class GradBuffer:
+    """One ``[K, P]`` tensor kept between updates, so ``G`` is not reallocated each step."""
+
+    def __init__(self) -> None:
+        self.tensor: Tensor | None = None
+
+    def get(self, num_tasks: int, size: int, like: Tensor) -> Tensor:
+        """The buffer, (re)allocated only when its shape, dtype or device changes."""
+        t = self.tensor
+        if (
+            t is None
+            or t.shape != (num_tasks, size)
+            or t.dtype != like.dtype
+            or t.device != like.device
+        ):
+            t = self.tensor = torch.empty(num_tasks, size, dtype=like.dtype, device=like.device)
+        return t
+
+
 def per_task_grads(
-    loss_fn: LossFn, params: Mapping[str, Tensor], num_tasks: int
+    loss_fn: LossFn,
+    params: Mapping[str, Tensor],
+    num_tasks: int,
+    buffer: GradBuffer | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Losses ``[K]`` and the gradient matrix ``G[K, P]`` (row i = ∇ Lᵢ), in one backward."""
+    """Losses ``[K]`` and the gradient matrix ``G[K, P]`` (row i = ∇ Lᵢ), in one backward.
+
+    With ``buffer``, ``G`` is written into its reused tensor (valid until the next call).
+    """
     copies = {
         name: p.detach().unsqueeze(0).expand(num_tasks, *p.shape).requires_grad_()
         for name, p in params.items()
     }
-    losses = loss_fn(copies)
-    grads = torch.autograd.grad(losses.sum(), list(copies.values()))
-    flat = torch.cat([g.reshape(num_tasks, -1) for g in grads], dim=1)
+    with section("losses"):
+        losses = loss_fn(copies)
+    with section("backward"):
+        grads = torch.autograd.grad(losses.sum(), list(copies.values()))
+        rows = [g.reshape(num_tasks, -1) for g in grads]
+        out = None
+        if buffer is not None:
+            out = buffer.get(num_tasks, sum(r.shape[1] for r in rows), rows[0])
+        flat = torch.cat(rows, dim=1, out=out)
     return losses.detach(), flat
 
 
@@ -53,36 +86,43 @@ def per_task_grads_loop(loss_fn: LossFn, params: Mapping[str, Tensor]) -> tuple[
 
 
 def write_grad(params: Mapping[str, Tensor], direction: Tensor) -> None:
-    """Write the flat ``direction`` ``[P]`` into the ``.grad`` of ``params`` (in order)."""
+    """Point the ``.grad`` of ``params`` (in order) at slices of ``direction`` ``[P]`` (no copy)."""
     offset = 0
     for p in params.values():
         n = p.numel()
-        p.grad = direction[offset : offset + n].view_as(p).clone()
+        p.grad = direction[offset : offset + n].view_as(p)
         offset += n
     if offset != direction.numel():
         raise ValueError(f"direction has {direction.numel()} entries, parameters {offset}")
 
 
 def combined_backward(
-    combiner: Combiner, loss_fn: LossFn, params: Mapping[str, Tensor]
+    combiner: Combiner,
+    loss_fn: LossFn,
+    params: Mapping[str, Tensor],
+    buffer: GradBuffer | None = None,
 ) -> tuple[Tensor, CombineOutput]:
     """Fill ``.grad`` of ``params`` with the combiner's update; return (losses ``[K]``, output).
 
-    Methods that need per-task gradients get ``G`` from one batched backward;
-    the others get a single backward of ``Σ wᵢ Lᵢ``.
+    Methods that need per-task gradients get ``G`` from one batched backward
+    (into ``buffer`` if given); the others get a single backward of ``Σ wᵢ Lᵢ``.
     """
     if combiner.needs_grads:
-        losses, grads = per_task_grads(loss_fn, params, combiner.num_tasks)
-        out = combiner(losses, grads)
-        if out.direction is None:
-            raise RuntimeError(f"{combiner.name} needs gradients but returned no direction")
-        write_grad(params, out.direction)
+        losses, grads = per_task_grads(loss_fn, params, combiner.num_tasks, buffer)
+        with section("combine"):
+            out = combiner(losses, grads)
+            if out.direction is None:
+                raise RuntimeError(f"{combiner.name} needs gradients but returned no direction")
+            write_grad(params, out.direction)
         return losses, out
-    losses = loss_fn(None)
-    out = combiner(losses.detach())
+    with section("losses"):
+        losses = loss_fn(None)
+    with section("combine"):
+        out = combiner(losses.detach())
     if out.weights is None:
         raise RuntimeError(f"{combiner.name} returned neither a direction nor weights")
-    for p in params.values():
-        p.grad = None
-    (out.weights * losses).sum().backward(inputs=list(params.values()))
+    with section("backward"):
+        for p in params.values():
+            p.grad = None
+        (out.weights * losses).sum().backward(inputs=list(params.values()))
     return losses.detach(), out

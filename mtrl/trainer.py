@@ -35,6 +35,7 @@ from mtrl.checkpoint import (
 )
 from mtrl.config import ConfigError, Resolved, TrainConfig, to_dict, validate
 from mtrl.evaluate import EvalResult, evaluate
+from mtrl.profile import section
 from reward_transforms import NonFiniteReward, TaskRewardTransform, describe, label
 
 
@@ -133,26 +134,42 @@ def save_config(cfg: TrainConfig, resolved: Resolved, run_dir: Path) -> None:
 
 
 class ScalarLog:
-    """Running sums of per-update stats on the device, written to TensorBoard at intervals."""
+    """Running sums of per-update stats on the device, written to TensorBoard at intervals.
+
+    Updates whose ``stats["ok"]`` is false (dropped for a non-finite value) are left
+    out of the means, still without a host sync.
+    """
 
     def __init__(self, writer: SummaryWriter, task_names: list[str]):
         self.writer, self.task_names = writer, task_names
         self.sums: dict[str, Tensor] = {}
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, Tensor] = {}
         self.count = 0
 
     def add(self, stats: dict[str, Tensor]) -> None:
         """Accumulate one update's stats (no host sync); a stat may skip some updates."""
+        ok = stats.get("ok")
         for key, value in stats.items():
+            if key == "ok":
+                continue
             v = value.detach().float()
-            self.sums[key] = v.clone() if key not in self.sums else self.sums[key] + v
-            self.counts[key] = self.counts.get(key, 0) + 1
+            n = torch.ones((), device=v.device) if ok is None else ok.float()
+            if ok is not None:
+                v = torch.where(ok, v, 0.0)
+            if key in self.sums:
+                self.sums[key] += v
+                self.counts[key] += n
+            else:
+                self.sums[key], self.counts[key] = v.clone(), n.clone()
         self.count += 1
 
     def flush(self, step: int) -> None:
         """Write the means since the last flush: per-task tags for ``[K]`` stats."""
         for key, total in self.sums.items():
-            mean = (total / self.counts[key]).cpu().numpy()
+            count = float(self.counts[key])
+            if count == 0:
+                continue
+            mean = (total / count).cpu().numpy()
             if mean.ndim == 0:
                 self.writer.add_scalar(key, float(mean), step)
             else:
@@ -338,22 +355,41 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
     try:
         for step in range(start + 1, cfg.total_steps + 1):
             # act: uniform random during warm-up, then one batched forward for all tasks
-            if step <= cfg.warmup_steps:
-                action = env.action_space.sample()
-            else:
-                action = agent.act(torch.as_tensor(obs, device=device)).cpu().numpy()
+            with section("act"):
+                if step <= cfg.warmup_steps:
+                    action = env.action_space.sample()
+                else:
+                    action = agent.act(torch.as_tensor(obs, device=device)).cpu().numpy()
             if step % cfg.max_episode_steps == 0:  # this step ends the episodes: keep env RNG
                 env_rng = env.call("get_checkpoint")
-            next_obs, reward, terminated, truncated, info = env.step(action)
+            # the envs step in their workers while the update runs here (async vector env)
+            with section("env"):
+                env.step_async(action)
+
+            # update: sample [K, b, …] → per-task losses → combine → optimizer steps. It sees
+            # the transitions up to the previous step; nothing in it waits for the device.
+            if step > cfg.warmup_steps and replay.size > 0:
+                t0 = time.perf_counter()
+                for _ in range(cfg.updates_per_step):
+                    with section("replay_sample"):
+                        batch = replay.sample(cfg.batch_per_task)
+                    stats = agent.update(batch)
+                    with section("logging"):
+                        stats_log.add(stats)
+                update_time += time.perf_counter() - t0
+
+            with section("env"):
+                next_obs, reward, terminated, truncated, info = env.step_wait()
             done = np.asarray(terminated) | np.asarray(truncated)
 
             # store: the bootstrap observation of an ended episode is in info["final_obs"]
-            real_next = next_obs
-            if done.any():
-                real_next = next_obs.copy()
-                for i in np.flatnonzero(done):
-                    real_next[i] = info["final_obs"][i]
-            replay.add(obs, action, reward, real_next, terminated)
+            with section("replay_add"):
+                real_next = next_obs
+                if done.any():
+                    real_next = next_obs.copy()
+                    for i in np.flatnonzero(done):
+                        real_next[i] = info["final_obs"][i]
+                replay.add(obs, action, reward, real_next, terminated)
             ep_raw += info["raw_reward"]
             ep_transformed += reward
             for i in np.flatnonzero(done):
@@ -361,39 +397,34 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
                 writer.add_scalar(f"return/transformed/{names[i]}", ep_transformed[i], step)
                 ep_raw[i] = ep_transformed[i] = 0.0
             obs = next_obs
-
-            # update: sample [K, b, …] → per-task losses → combine → optimizer steps
-            if step > cfg.warmup_steps:
-                t0 = time.perf_counter()
-                for _ in range(cfg.updates_per_step):
-                    stats = agent.update(replay.sample(cfg.batch_per_task))
-                    if stats is not None:
-                        stats_log.add(stats)
-                    elif agent.consecutive_skips >= cfg.max_nonfinite_updates:
-                        raise TrainingStopped(
-                            f"{agent.consecutive_skips} updates in a row had non-finite losses or "
-                            f"gradients (step {step}); the last good checkpoint is kept"
-                        )
-                update_time += time.perf_counter() - t0
             interval_steps += 1
 
             if step % cfg.log_interval == 0 or step == cfg.total_steps:
-                if stats_log.count:
-                    writer.add_scalar("perf/update_ms", 1000 * update_time / stats_log.count, step)
-                    stats_log.flush(step)
-                writer.add_scalar("guard/skipped_updates", agent.skipped_updates, step)
-                elapsed = time.perf_counter() - interval_start
-                writer.add_scalar("perf/env_steps_per_s", k * interval_steps / elapsed, step)
-                update_time, interval_start, interval_steps = 0.0, time.perf_counter(), 0
+                with section("logging"):  # the one host sync of the interval
+                    if stats_log.count:
+                        ms = 1000 * update_time / stats_log.count
+                        writer.add_scalar("perf/update_ms", ms, step)
+                        stats_log.flush(step)
+                    writer.add_scalar("guard/skipped_updates", int(agent.skipped_updates), step)
+                    elapsed = time.perf_counter() - interval_start
+                    writer.add_scalar("perf/env_steps_per_s", k * interval_steps / elapsed, step)
+                    update_time, interval_start, interval_steps = 0.0, time.perf_counter(), 0
+                    if (worst := agent.take_worst_streak()) >= cfg.max_nonfinite_updates:
+                        raise TrainingStopped(
+                            f"{worst} updates in a row had non-finite losses or gradients "
+                            f"(before step {step}); the last good checkpoint is kept"
+                        )
             if step % cfg.eval_interval == 0 or step == cfg.total_steps:
                 t_eval = time.perf_counter()
-                result = evaluate(policy, eval_env, cfg.eval_episodes)
-                eval_rng = eval_env.call("get_checkpoint")
-                log_eval(writer, names, result, step)
+                with section("eval"):
+                    result = evaluate(policy, eval_env, cfg.eval_episodes)
+                    eval_rng = eval_env.call("get_checkpoint")
+                    log_eval(writer, names, result, step)
                 interval_start += time.perf_counter() - t_eval  # perf counts training only
                 last_success = float(result.success.mean())
             if step % cfg.checkpoint_interval == 0 or step == cfg.total_steps:
-                checkpoint(step)
+                with section("checkpoint"):
+                    checkpoint(step)
             if step % 50 == 0 or step == cfg.total_steps:
                 bar.update(step - bar.n)
                 bar.set_postfix(success=f"{last_success:.2f}", refresh=False)

@@ -35,13 +35,28 @@ class TaskRewardTransform(gym.vector.VectorWrapper):
         if bad:
             raise ValueError(f"transform task indices {bad} out of range for {env.num_envs} envs")
         self.transforms = dict(transforms)
+        self._pending: Any = None
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Call ``name`` on every sub-env (gymnasium's VectorWrapper does not forward it)."""
         return self.env.call(name, *args, **kwargs)
 
     def step(self, actions: Any):  # type: ignore[override]
-        obs, reward, terminated, truncated, info = self.env.step(actions)
+        self.step_async(actions)
+        return self.step_wait()
+
+    def step_async(self, actions: Any) -> None:
+        """Start a step: an async vector env begins it in its workers, others in ``step_wait``."""
+        self._pending = actions
+        if isinstance(self.env, gym.vector.AsyncVectorEnv):
+            self.env.step_async(actions)
+
+    def step_wait(self):  # type: ignore[no-untyped-def]
+        """Finish the step ``step_async`` started; the rewards come back transformed."""
+        if isinstance(self.env, gym.vector.AsyncVectorEnv):
+            obs, reward, terminated, truncated, info = self.env.step_wait()
+        else:
+            obs, reward, terminated, truncated, info = self.env.step(self._pending)
         raw = np.asarray(reward, dtype=np.float64)
         out = raw.copy()
         with np.errstate(over="ignore", invalid="ignore"):  # reported below, by task

@@ -1,5 +1,6 @@
 """Runs that survive: checkpoints, exact resume, damaged files, signals, non-finite guards."""
 
+import copy
 import os
 import signal
 import subprocess
@@ -209,19 +210,38 @@ def test_non_finite_update_is_skipped_and_counted():
     agent = MultiTaskSAC(
         d, 1, k, SACHyper(hidden=(8,)), combine.make("dibs", k), combine.make("dibs", k)
     )
-    before = {n: p.clone() for n, p in agent.named_parameters()}
+    good = Batch(
+        torch.randn(k, b, d),
+        torch.zeros(k, b, 1),
+        torch.zeros(k, b),
+        torch.randn(k, b, d),
+        torch.zeros(k, b),
+    )
+    assert agent.update(good)["ok"]  # so Adam's moments and step counts are not zero
+    before = copy.deepcopy(agent.training_state())
     rew = torch.zeros(k, b)
     rew[1, 0] = float("nan")
-    batch = Batch(
-        torch.randn(k, b, d), torch.zeros(k, b, 1), rew, torch.randn(k, b, d), torch.zeros(k, b)
-    )
-    assert agent.update(batch) is None
-    assert agent.skipped_updates == 1 and agent.consecutive_skips == 1
-    for n, p in agent.named_parameters():
-        torch.testing.assert_close(p, before[n])
-    batch = batch._replace(rew=torch.zeros(k, b))
-    assert agent.update(batch) is not None
-    assert agent.consecutive_skips == 0 and agent.skipped_updates == 1
+    for _ in range(3):
+        assert not agent.update(good._replace(rew=rew))["ok"]
+    assert agent.skipped_updates == 3 and agent.consecutive_skips == 3
+    after = agent.training_state()
+    # networks, target, temperatures, every optimizer's moments and step: all untouched
+    for key in ("module", "critic_opt", "actor_opt", "alpha_opt"):
+        assert _same(after[key], before[key]), key
+    assert agent.update(good)["ok"]
+    assert agent.consecutive_skips == 0 and agent.skipped_updates == 3
+    assert agent.take_worst_streak() == 3 and agent.take_worst_streak() == 0
+    assert not _same(agent.training_state()["module"], before["module"])
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[x], b[x]) for x in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    return a == b
 
 
 @pytest.mark.skipif(os.name != "posix", reason="signals")
