@@ -180,6 +180,25 @@ class ScalarLog:
         self.count = 0
 
 
+def store(
+    replay: MultiTaskReplay,
+    obs: np.ndarray,
+    action: np.ndarray,
+    reward: np.ndarray,
+    next_obs: np.ndarray,
+    terminated: np.ndarray,
+    done: np.ndarray,
+    info: dict,
+) -> None:
+    """Add one vector step to the replay; an ended episode's bootstrap obs is ``final_obs``."""
+    real_next = next_obs
+    if done.any():
+        real_next = next_obs.copy()
+        for i in np.flatnonzero(done):
+            real_next[i] = info["final_obs"][i]
+    replay.add(obs, action, reward, real_next, terminated)
+
+
 def log_eval(writer: SummaryWriter, task_names: list[str], result: EvalResult, step: int) -> None:
     """``success/<task>``, ``success/mean``, ``eval/return/<task>``, ``eval/return/mean``."""
     for name, s, r in zip(task_names, result.success, result.returns, strict=True):
@@ -382,14 +401,8 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
                 next_obs, reward, terminated, truncated, info = env.step_wait()
             done = np.asarray(terminated) | np.asarray(truncated)
 
-            # store: the bootstrap observation of an ended episode is in info["final_obs"]
             with section("replay_add"):
-                real_next = next_obs
-                if done.any():
-                    real_next = next_obs.copy()
-                    for i in np.flatnonzero(done):
-                        real_next[i] = info["final_obs"][i]
-                replay.add(obs, action, reward, real_next, terminated)
+                store(replay, obs, action, reward, next_obs, terminated, done, info)
             ep_raw += info["raw_reward"]
             ep_transformed += reward
             for i in np.flatnonzero(done):
