@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,28 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
 
+def mlp_forward(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor]) -> Tensor:
+    """Linear layers with ReLU between them (the part ``--compile`` hands to torch.compile)."""
+    last = len(weights) - 1
+    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        x = linear(x, w, b)
+        if i < last:
+            x = F.relu(x)
+    return x
+
+
+_compiled_mlp_forward: Callable[..., Tensor] | None = None
+
+
+def compiled_mlp_forward() -> Callable[..., Tensor]:
+    """``mlp_forward`` through ``torch.compile``: one compiled function shared by every MLP,
+    so its graphs are keyed by input shapes, not by which network calls it."""
+    global _compiled_mlp_forward
+    if _compiled_mlp_forward is None:
+        _compiled_mlp_forward = torch.compile(mlp_forward, dynamic=False)
+    return _compiled_mlp_forward
+
+
 class MLP(nn.Module):
     """``in → hidden… → out`` with ReLU between layers."""
 
@@ -31,21 +53,27 @@ class MLP(nn.Module):
         super().__init__()
         dims = [in_dim, *hidden, out_dim]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(dims))
+        self.run: Callable[..., Tensor] = mlp_forward
 
     def forward(
         self, x: Tensor, params: Mapping[str, Tensor] | None = None, prefix: str = ""
     ) -> Tensor:
         """Apply the MLP; ``params`` (names as in ``named_parameters`` plus ``prefix``) override."""
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            if params is None:
-                w, b = layer.weight, layer.bias
-            else:
-                w, b = params[f"{prefix}layers.{i}.weight"], params[f"{prefix}layers.{i}.bias"]
-            x = linear(x, w, b)
-            if i < last:
-                x = F.relu(x)
-        return x
+        if params is None:
+            weights = [layer.weight for layer in self.layers]
+            biases = [layer.bias for layer in self.layers]
+        else:
+            n = len(self.layers)
+            weights = [params[f"{prefix}layers.{i}.weight"] for i in range(n)]
+            biases = [params[f"{prefix}layers.{i}.bias"] for i in range(n)]
+        return self.run(x, weights, biases)
+
+
+def compile_networks(module: nn.Module) -> None:
+    """Run every MLP inside ``module`` through the shared compiled forward."""
+    for m in module.modules():
+        if isinstance(m, MLP):
+            m.run = compiled_mlp_forward()
 
 
 class TwinQ(nn.Module):

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from agents.networks import TanhGaussianActor, TwinQ
+from agents.networks import TanhGaussianActor, TwinQ, compile_networks
 from agents.optim import GuardedAdam, all_finite
 from agents.replay import Batch
 from mtrl.combine import Combiner
@@ -48,6 +48,7 @@ class MultiTaskSAC(nn.Module):
         critic_combiner: Combiner,
         actor_combiner: Combiner,
         device: torch.device | str = "cpu",
+        compile: bool = False,
     ):
         super().__init__()
         self.num_tasks, self.act_dim, self.hyper = num_tasks, act_dim, hyper
@@ -55,6 +56,8 @@ class MultiTaskSAC(nn.Module):
         self.actor = TanhGaussianActor(obs_dim, act_dim, hidden)
         self.critic = TwinQ(obs_dim, act_dim, hidden)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        if compile:  # the networks' matmuls through torch.compile; losses and combiners stay eager
+            compile_networks(self)
         init = torch.full((num_tasks,), float(hyper.init_temperature)).log()
         self.log_alpha = nn.Parameter(init)
         self.target_entropy = -float(act_dim)

@@ -2,6 +2,7 @@
 
 Side by side in one run, for each vector strategy (sync, async):
   raw      — random actions straight into the vector env (the MuJoCo limit of the machine);
+  raw(π)   — the same, with the actions the policy took in the collect run (see below);
   collect  — what the trainer does each step outside the update: the policy's batched
              forward on the observations, the vector step (rewards through the task's
              transform), and the replay insert (bootstrap observation from ``final_obs``).
@@ -28,22 +29,31 @@ from mtrl.trainer import store
 from reward_transforms import TaskRewardTransform, parse_transforms
 
 
-def raw_rate(env, steps: int) -> float:
-    """Vector env steps per second (all tasks) with random actions."""
+def raw_rate(env, steps: int, actions: list[np.ndarray] | None = None) -> float:
+    """Vector env steps per second (all tasks) with random actions, or the ``actions`` given."""
     env.reset()
+    chosen = actions or [env.action_space.sample() for _ in range(steps)]
     t0 = time.perf_counter()
-    for _ in range(steps):
-        env.step(env.action_space.sample())
-    return env.num_envs * steps / (time.perf_counter() - t0)
+    for action in chosen:
+        env.step(action)
+    return env.num_envs * len(chosen) / (time.perf_counter() - t0)
 
 
-def collect_rate(env, agent: MultiTaskSAC, replay: MultiTaskReplay, steps: int) -> float:
-    """Env steps per second of act → step → store, as in ``mtrl.trainer.train``."""
+def collect_rate(
+    env, agent: MultiTaskSAC, replay: MultiTaskReplay, steps: int, taken: list[np.ndarray]
+) -> float:
+    """Env steps per second of act → step → store, as in ``mtrl.trainer.train``.
+
+    The actions taken are appended to ``taken``: the policy's actions drive the arm
+    into other contacts than uniform noise does, which changes MuJoCo's cost per
+    step, so the loop's own overhead is judged against raw stepping with them.
+    """
     obs, _ = env.reset()
     device = replay.device
     t0 = time.perf_counter()
     for _ in range(steps):
         action = agent.act(torch.as_tensor(obs, device=device)).cpu().numpy()
+        taken.append(action)
         env.step_async(action)
         next_obs, reward, terminated, truncated, info = env.step_wait()
         done = np.asarray(terminated) | np.asarray(truncated)
@@ -83,10 +93,12 @@ def main() -> None:
         )
         env.action_space.seed(0)
         raw_rate(env, 20)  # warm the workers up
-        res = results[vector] = {"raw": [], "collect": []}
+        res = results[vector] = {"raw": [], "raw_policy": [], "collect": []}
         for _ in range(args.rounds):
+            taken: list[np.ndarray] = []
             res["raw"].append(raw_rate(env, args.steps))
-            res["collect"].append(collect_rate(env, agent, replay, args.steps))
+            res["collect"].append(collect_rate(env, agent, replay, args.steps, taken))
+            res["raw_policy"].append(raw_rate(env, args.steps, taken))
             replay.pos = replay.size = 0
         env.close()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -94,10 +106,14 @@ def main() -> None:
         f"MT10 (10 envs), {args.steps} steps × {args.rounds} rounds, cores={cores}, "
         f"torch threads={torch.get_num_threads()}, device={args.device}"
     )
-    print(f"{'vector':8} {'raw steps/s':>12} {'collect steps/s':>16} {'collect/raw':>12}")
+    print(
+        f"{'vector':8} {'raw':>8} {'raw(π)':>8} {'collect':>8} "
+        f"{'collect/raw':>12} {'collect/raw(π)':>15}   (env steps/s)"
+    )
     for vector, res in results.items():
-        raw, col = statistics.median(res["raw"]), statistics.median(res["collect"])
-        print(f"{vector:8} {raw:12.0f} {col:16.0f} {col / raw:11.2f}x")
+        raw, rawp, col = (statistics.median(res[x]) for x in ("raw", "raw_policy", "collect"))
+        ratios = f"{col / raw:11.2f}x {col / rawp:14.2f}x"
+        print(f"{vector:8} {raw:8.0f} {rawp:8.0f} {col:8.0f} {ratios}")
     if len(results) > 1:
         best = max(results, key=lambda v: statistics.median(results[v]["collect"]))
         print(f"faster here: {best}")

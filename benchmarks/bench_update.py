@@ -6,7 +6,8 @@ machine noise hits them alike.
 
     python benchmarks/bench_update.py [--device cpu|cuda] [--rounds 5] [--repeats 10]
 
-A method may carry options as ``NAME:key=value,key=value`` (e.g. ``famo:loss_after=next_batch``).
+A method may carry options as ``NAME:key=value,key=value`` (e.g. ``famo:loss_after=next_batch``);
+``NAME+compile`` runs that method's networks through torch.compile (``--compile``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, object]]:
     """``NAME`` or ``NAME:key=value,…`` → (name, options); values parsed as YAML scalars."""
     import yaml
 
+    spec = spec.removesuffix("+compile")
     name, _, rest = spec.partition(":")
     options = {}
     for item in filter(None, rest.split(",")):
@@ -69,6 +71,7 @@ def main() -> None:
             combine.make(name, k, **options),
             combine.make(name, k, **options),
             dev,
+            compile=m.endswith("+compile"),
         )
         for _ in range(2):
             agents[m].update(batch)  # warm-up

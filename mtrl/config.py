@@ -73,6 +73,9 @@ class TrainConfig:
     eval_episodes: int = _f(10, "deterministic evaluation episodes per task")
     max_episode_steps: int = _f(envs.DEFAULT_MAX_EPISODE_STEPS, "episode length")
     vector: str = _f("async", "vector env: async (a process per task) or sync")
+    compile: bool = _f(
+        False, "run the networks through torch.compile (slow first updates while it compiles)"
+    )
     log_interval: int = _f(1000, "steps between loss / perf logs")
     checkpoint_interval: int = _f(
         50_000, "steps between checkpoints (a multiple of the episode length resumes exactly)"
@@ -90,7 +93,7 @@ class TrainConfig:
     progress: bool = _f(True, "show a progress bar")
 
 
-RESUME_OVERRIDES = ("total_steps", "device", "progress", "vector")
+RESUME_OVERRIDES = ("total_steps", "device", "progress", "vector", "compile")
 """Options a resumed run may change (``mtrl train --resume``, a resuming sweep); the others are
 the run's own."""
 

@@ -292,7 +292,9 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
     act_dim = env.single_action_space.shape[0]
     critic_combiner = combine.make(cfg.method, k, **cfg.method_options)
     actor_combiner = combine.make(cfg.method, k, **cfg.method_options)
-    agent = MultiTaskSAC(obs_dim, act_dim, k, hyper, critic_combiner, actor_combiner, device)
+    agent = MultiTaskSAC(
+        obs_dim, act_dim, k, hyper, critic_combiner, actor_combiner, device, cfg.compile
+    )
     replay = MultiTaskReplay(k, min(cfg.buffer_size, cfg.total_steps), obs_dim, act_dim, device)
     ckpt_dir = run_dir / "checkpoints"
 
