@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -50,12 +49,10 @@ def run(args: argparse.Namespace, vector: str, logdir: Path, profiled: bool) -> 
     )
     if profiled:
         PROFILE.enable(args.device)
-    t0 = time.perf_counter()
     result = train(cfg)
-    wall = time.perf_counter() - t0
     PROFILE.disable()
     rates = [v for s, v in read_scalars(result.run_dir)["perf/env_steps_per_s"]]
-    out = {"env_steps_per_s": statistics.median(rates[1:] or rates), "wall_s": wall}
+    out = {"env_steps_per_s": statistics.median(rates[1:] or rates)}
     if profiled:
         for s in PER_STEP:
             out[s] = 1000 * PROFILE.seconds.get(s, 0.0) / args.steps

@@ -87,4 +87,4 @@ PROFILE = Profile()
 
 def section(name: str) -> contextlib.AbstractContextManager[None]:
     """``with section("env"): …`` times the block when ``PROFILE`` is enabled."""
-    return PROFILE.section(name) if PROFILE.enabled else _NULL
+    return PROFILE.section(name)

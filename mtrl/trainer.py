@@ -149,12 +149,14 @@ class ScalarLog:
     def add(self, stats: dict[str, Tensor]) -> None:
         """Accumulate one update's stats (no host sync); a stat may skip some updates."""
         ok = stats.get("ok")
+        n = None if ok is None else ok.float()  # this update's weight in the means
         for key, value in stats.items():
             if key == "ok":
                 continue
             v = value.detach().float()
-            n = torch.ones((), device=v.device) if ok is None else ok.float()
-            if ok is not None:
+            if ok is None:
+                n = torch.ones((), device=v.device)
+            else:
                 v = torch.where(ok, v, 0.0)
             if key in self.sums:
                 self.sums[key] += v
