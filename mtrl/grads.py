@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor
 
+from agents.networks import GRAD_DESTINATION
 from mtrl.combine import CombineOutput, Combiner
 from mtrl.profile import section
 
@@ -51,19 +52,27 @@ def per_task_grads(
 
     With ``buffer``, ``G`` is written into its reused tensor (valid until the next call).
     """
-    copies = {
-        name: p.detach().unsqueeze(0).expand(num_tasks, *p.shape).requires_grad_()
-        for name, p in params.items()
-    }
+    first = next(iter(params.values()))
+    size = sum(p.numel() for p in params.values())
+    if buffer is not None:
+        flat = buffer.get(num_tasks, size, first)
+    else:
+        flat = torch.empty(num_tasks, size, dtype=first.dtype, device=first.device)
+    copies, destinations, offset = {}, [], 0
+    for name, p in params.items():
+        copy = p.detach().unsqueeze(0).expand(num_tasks, *p.shape).requires_grad_()
+        dest = flat[:, offset : offset + p.numel()].view(num_tasks, *p.shape)
+        setattr(copy, GRAD_DESTINATION, dest)  # the batched layers write G here directly
+        copies[name] = copy
+        destinations.append(dest)
+        offset += p.numel()
     with section("losses"):
         losses = loss_fn(copies)
     with section("backward"):
         grads = torch.autograd.grad(losses.sum(), list(copies.values()))
-        rows = [g.reshape(num_tasks, -1) for g in grads]
-        out = None
-        if buffer is not None:
-            out = buffer.get(num_tasks, sum(r.shape[1] for r in rows), rows[0])
-        flat = torch.cat(rows, dim=1, out=out)
+        for g, dest in zip(grads, destinations, strict=True):
+            if g.data_ptr() != dest.data_ptr() or g.stride() != dest.stride():
+                dest.copy_(g)  # a layer that did not write in place (compiled, or reused)
     return losses.detach(), flat
 
 

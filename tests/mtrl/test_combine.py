@@ -3,6 +3,7 @@ import torch
 
 from mtrl import combine
 from mtrl.combine import METHODS, make
+from mtrl.combine.base import GRAM_CHUNK, gram_matrix
 
 G = torch.tensor([[1.0, 0.0, 0.0], [-1.0, 1.0, 0.0]])  # conflicting (cosine -0.71)
 L = torch.tensor([1.0, 2.0])
@@ -122,3 +123,9 @@ def test_gram_space_tstep_and_pcgrad_equal_their_parameter_space_forms(k):
     orders = torch.rand(k, k, generator=torch.Generator().manual_seed(3)).argsort(dim=1)
     out = pcgrad(torch.ones(k), grads)
     torch.testing.assert_close(out.direction, _pcgrad_reference(grads, orders))
+
+
+@pytest.mark.parametrize("p", [1, 7, GRAM_CHUNK, 3 * GRAM_CHUNK + 5])
+def test_blocked_gram_matrix_equals_g_gt(p):
+    g = torch.randn(4, p, generator=torch.Generator().manual_seed(p), dtype=torch.float64)
+    torch.testing.assert_close(gram_matrix(g), g @ g.T)

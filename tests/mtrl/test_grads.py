@@ -106,3 +106,26 @@ def test_write_grad_checks_the_size():
     torch.testing.assert_close(p["b"].grad, torch.tensor([4.0, 5.0, 6.0]))
     with pytest.raises(ValueError, match="direction has 8 entries"):
         write_grad(p, torch.arange(8.0))
+
+
+def test_a_copy_used_twice_still_gets_its_summed_per_task_gradient():
+    """Layers write G in place on a copy's first use only; a second use is summed in."""
+    from agents.networks import linear
+
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(4, 4, generator=g, requires_grad=True)
+    b = torch.randn(4, generator=g, requires_grad=True)
+    x = torch.randn(3, 5, 4, generator=g)
+    params = {"w": w, "b": b}
+
+    def fn(p):
+        ww, bb = (w, b) if p is None else (p["w"], p["b"])
+        if p is None:
+            ww, bb = ww.expand(3, 4, 4), bb.expand(3, 4)
+        y = linear(torch.tanh(linear(x, ww, bb)), ww, bb)
+        return y.pow(2).mean(dim=(1, 2))
+
+    losses, grads = per_task_grads(fn, params, 3)
+    ref_losses, ref = per_task_grads_loop(fn, params)
+    torch.testing.assert_close(losses, ref_losses)
+    torch.testing.assert_close(grads, ref)
