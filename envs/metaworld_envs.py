@@ -8,6 +8,7 @@ one-hot id of task ``i`` to its 39-d observation. Seeding is by construction
 from __future__ import annotations
 
 import signal
+import time
 import warnings
 from collections.abc import Sequence
 from functools import partial
@@ -91,3 +92,34 @@ def make_vector_env(
     if vector == "sync":
         return gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     raise ValueError(f"unknown vector strategy {vector!r}; valid: async, sync")
+
+
+def choose_vector_strategy(
+    task_names: Sequence[str],
+    seed: int,
+    max_episode_steps: int = DEFAULT_MAX_EPISODE_STEPS,
+    steps: int = 20,
+) -> tuple[str, dict[str, float]]:
+    """``--vector auto``: step a sync and an async env side by side, keep the faster kind.
+
+    Each kind takes ``steps`` random-action vector steps (after two warm-up steps) on
+    this machine; returns the winner and each kind's env steps per second. The envs
+    are closed afterwards: both kinds give the same transitions for the same seed, so
+    the choice changes only the speed.
+    """
+    rates = {}
+    for vector in ("sync", "async"):
+        env = make_vector_env(task_names, seed, max_episode_steps, vector)
+        try:
+            env.reset()
+            env.action_space.seed(seed)
+            actions = [env.action_space.sample() for _ in range(steps + 2)]
+            for a in actions[:2]:
+                env.step(a)
+            t0 = time.perf_counter()
+            for a in actions[2:]:
+                env.step(a)
+            rates[vector] = len(task_names) * steps / (time.perf_counter() - t0)
+        finally:
+            env.close()
+    return max(rates, key=rates.__getitem__), rates

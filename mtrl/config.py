@@ -72,7 +72,9 @@ class TrainConfig:
     eval_interval: int = _f(10_000, "steps between evaluations (one more runs at the end)")
     eval_episodes: int = _f(10, "deterministic evaluation episodes per task")
     max_episode_steps: int = _f(envs.DEFAULT_MAX_EPISODE_STEPS, "episode length")
-    vector: str = _f("async", "vector env: async (a process per task) or sync")
+    vector: str = _f(
+        "auto", "vector env: async (a process per task), sync, or auto (the faster here)"
+    )
     compile: bool = _f(
         False, "run the networks through torch.compile (slow first updates while it compiles)"
     )
@@ -233,8 +235,8 @@ def validate(cfg: TrainConfig) -> Resolved:
         raise ConfigError(f"--tau must be in (0, 1], got {cfg.tau}")
     if not cfg.hidden or any(h <= 0 for h in cfg.hidden):
         raise ConfigError(f"--hidden must be one or more positive sizes, got {cfg.hidden}")
-    if cfg.vector not in ("async", "sync"):
-        raise ConfigError(f"unknown --vector {cfg.vector!r}; valid: async, sync")
+    if cfg.vector not in ("auto", "async", "sync"):
+        raise ConfigError(f"unknown --vector {cfg.vector!r}; valid: auto, async, sync")
     if cfg.method not in METHODS:
         raise ConfigError(f"unknown method {cfg.method!r}; valid methods: {', '.join(METHODS)}")
     try:

@@ -49,7 +49,8 @@ def train_stl(cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyp
 
     names, k = resolved.task_names, len(resolved.task_names)
     writer = SummaryWriter(str(run_dir))
-    eval_env = envs.make_vector_env(names, cfg.seed + 10_000, cfg.max_episode_steps, cfg.vector)
+    vector = "sync" if cfg.vector == "auto" else cfg.vector  # evaluation only: no probe
+    eval_env = envs.make_vector_env(names, cfg.seed + 10_000, cfg.max_episode_steps, vector)
     models, callbacks = [], []
     for i, name in enumerate(names):
         env = RewardTransform(

@@ -283,12 +283,17 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
 
         return RunResult(train_stl(cfg, resolved, run_dir, hyper), cfg.total_steps)
 
+    vector, notes = cfg.vector, []
+    if vector == "auto":
+        vector, rates = envs.choose_vector_strategy(names, cfg.seed, cfg.max_episode_steps)
+        measured = ", ".join(f"{v} {r:.0f}" for v, r in rates.items())
+        notes.append(f"--vector auto chose {vector} (env steps/s: {measured})")
     env = TaskRewardTransform(
-        envs.make_vector_env(names, cfg.seed, cfg.max_episode_steps, cfg.vector),
+        envs.make_vector_env(names, cfg.seed, cfg.max_episode_steps, vector),
         resolved.transforms,
         task_names=names,
     )
-    eval_env = envs.make_vector_env(names, cfg.seed + 10_000, cfg.max_episode_steps, cfg.vector)
+    eval_env = envs.make_vector_env(names, cfg.seed + 10_000, cfg.max_episode_steps, vector)
     env.action_space.seed(cfg.seed)
     obs_dim = env.single_observation_space.shape[0]
     act_dim = env.single_action_space.shape[0]
@@ -301,7 +306,7 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
     ckpt_dir = run_dir / "checkpoints"
 
     # the state a checkpoint carries beyond the agent and the buffers
-    start, notes = 0, []
+    start = 0
     ep_raw, ep_transformed = np.zeros(k), np.zeros(k)
     last_success = float("nan")
     env_rng = env.call("get_checkpoint")  # taken before every episode boundary

@@ -63,6 +63,19 @@ def test_same_seed_runs_give_identical_event_values(tmp_path):
     assert sa == sb and "loss/critic/reach-v3" in sa
 
 
+def test_vector_auto_says_what_it_chose_and_learns_exactly_as_sync(tmp_path, capsys):
+    a, b = tmp_path / "sync", tmp_path / "auto"
+    auto = [x if x != "sync" else "auto" for x in BASE]
+    assert main(["train", *BASE, "--total-steps", "30", "--logdir", str(a)]) == 0
+    capsys.readouterr()
+    assert main(["train", *auto, "--total-steps", "30", "--logdir", str(b)]) == 0
+    assert "--vector auto chose " in capsys.readouterr().err
+    sa, sb = read_scalars(run_dir(a)), read_scalars(run_dir(b))
+    sa = {t: v for t, v in sa.items() if not t.startswith("perf/")}
+    sb = {t: v for t, v in sb.items() if not t.startswith("perf/")}
+    assert sa == sb
+
+
 def test_resume_continues_exactly_with_no_duplicated_or_missing_steps(tmp_path, capsys):
     whole, split = tmp_path / "whole", tmp_path / "split"
     assert main(["train", *BASE, "--total-steps", "90", "--logdir", str(whole)]) == 0

@@ -62,3 +62,11 @@ def test_async_matches_sync():
         env.close()
     np.testing.assert_allclose(out[0][0], out[1][0])
     np.testing.assert_allclose(out[0][1], out[1][1])
+
+
+def test_vector_auto_measures_both_kinds_and_keeps_the_faster():
+    names = ["reach-v3", "drawer-close-v3"]
+    choice, rates = envs.choose_vector_strategy(names, seed=0, max_episode_steps=20, steps=5)
+    assert set(rates) == {"sync", "async"}
+    assert all(r > 0 for r in rates.values())
+    assert rates[choice] == max(rates.values())
