@@ -162,18 +162,34 @@ class TanhGaussianActor(nn.Module):
 
         ``noise`` (standard normal, shaped like the action) fixes the sample.
         """
-        mean, log_std = self.net(obs, params, "net.").chunk(2, dim=-1)
-        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
-        if deterministic:
-            u = mean
-        else:
-            if noise is None:
-                noise = torch.randn(
-                    mean.shape, device=mean.device, dtype=mean.dtype, generator=generator
-                )
-            u = mean + log_std.exp() * noise
+        mean, log_std, u = self._pre_tanh(obs, params, deterministic, generator, noise)
         # log N(u; mean, std) minus the tanh change of volume, log(1 - tanh(u)²), written stably.
         z = (u - mean) / log_std.exp()
         log_prob = (-0.5 * z.pow(2) - log_std - _HALF_LOG_2PI).sum(-1)
         log_prob = log_prob - (2 * (_LOG_2 - u - F.softplus(-2 * u))).sum(-1)
         return torch.tanh(u), log_prob
+
+    def action(
+        self, obs: Tensor, deterministic: bool = False, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """The action alone (what acting needs): ``forward``'s without its log-probability."""
+        return torch.tanh(self._pre_tanh(obs, None, deterministic, generator, None)[2])
+
+    def _pre_tanh(
+        self,
+        obs: Tensor,
+        params: Mapping[str, Tensor] | None,
+        deterministic: bool,
+        generator: torch.Generator | None,
+        noise: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``(mean, log_std, u)``: the Gaussian and its sample (or mean) before the tanh."""
+        mean, log_std = self.net(obs, params, "net.").chunk(2, dim=-1)
+        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        if deterministic:
+            return mean, log_std, mean
+        if noise is None:
+            noise = torch.randn(
+                mean.shape, device=mean.device, dtype=mean.dtype, generator=generator
+            )
+        return mean, log_std, mean + log_std.exp() * noise

@@ -98,13 +98,12 @@ class MultiTaskSAC(nn.Module):
         self.actor_combiner.load_state_dict(state["actor_combiner"])
         self.skipped_updates.copy_(torch.as_tensor(state["skipped_updates"]))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(
         self, obs: Tensor, deterministic: bool = False, generator: torch.Generator | None = None
     ) -> Tensor:
         """Actions ``[K, A]`` for one observation per task ``[K, D]``: one batched forward."""
-        action, _ = self.actor(obs, deterministic=deterministic, generator=generator)
-        return action
+        return self.actor.action(obs, deterministic, generator)
 
     def critic_losses(
         self, batch: Batch, params: Mapping[str, Tensor] | None = None, target: Tensor | None = None

@@ -33,3 +33,16 @@ def test_expanded_copies_give_the_same_values_and_gradients_as_separate_copies(x
         torch.testing.assert_close(a, c)
     # task 2's weight gradient comes from task 2's rows only
     torch.testing.assert_close(grads_shared[0][2], upstream[2].T @ x[2])
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_actor_action_is_forwards_action_for_the_same_draw(deterministic):
+    from agents.networks import TanhGaussianActor
+
+    torch.manual_seed(0)
+    actor = TanhGaussianActor(7, 3, (16, 16))
+    obs = torch.randn(4, 7)
+    a, _ = actor(obs, deterministic=deterministic, generator=torch.Generator().manual_seed(1))
+    b = actor.action(obs, deterministic, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b)
+    assert (b.abs() <= 1).all()
