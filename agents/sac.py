@@ -188,12 +188,10 @@ class MultiTaskSAC(nn.Module):
             alpha_loss.backward()
             ok = ok & all_finite(alpha_loss, [self.log_alpha.grad])
             self.alpha_opt.step(ok)
-            with torch.no_grad():  # Polyak: target ← target + τ·ok·(online − target)
-                src = list(self.critic.parameters())
+            with torch.no_grad():  # Polyak: target ← lerp(target, online, τ·ok), one pass
                 dst = list(self.critic_target.parameters())
-                moved = torch._foreach_sub(src, dst)
-                torch._foreach_mul_(moved, self.hyper.tau * ok.float())
-                torch._foreach_add_(dst, moved)
+                weight = self.hyper.tau * ok.float()
+                torch._foreach_lerp_(dst, list(self.critic.parameters()), [weight] * len(dst))
             dropped = (~ok).long()
             self.skipped_updates += dropped
             self.consecutive_skips.add_(1).mul_(dropped)
