@@ -1,11 +1,12 @@
 """Per-task gradients of shared parameters, and writing a combined update to ``.grad``.
 
-The networks run every layer as a batched matmul over the task axis when
-given per-task parameter copies ``[K, ...]``. Task i's rows only touch copy i,
-so one backward of ``Σᵢ Lᵢ`` yields every task's gradient at the cost of about
-one ordinary backward: no loop of K backward passes. The copies are stride-0
-``expand`` views of the shared parameters, so building them is free, and ``G``
-is written into one contiguous ``[K, P]`` buffer that is reused across updates.
+The networks take per-task parameter copies ``[K, ...]``; task i's rows only touch
+copy i, so one backward of ``Σᵢ Lᵢ`` yields every task's gradient: no loop of K
+backward passes. The copies are stride-0 ``expand`` views of the shared parameters,
+so building them is free and each layer still runs its forward and input gradient
+as one shared matmul (``agents.networks.linear``); only the weight gradients are
+per task, written by the layers straight into ``G``, one contiguous ``[K, P]``
+buffer reused across updates.
 """
 
 from __future__ import annotations
