@@ -149,13 +149,14 @@ class ScalarLog:
     def add(self, stats: dict[str, Tensor]) -> None:
         """Accumulate one update's stats (no host sync); a stat may skip some updates."""
         ok = stats.get("ok")
-        n = None if ok is None else ok.float()  # this update's weight in the means
+        # this update's weight in the means
+        n = ok.float() if ok is not None else torch.ones(())
         for key, value in stats.items():
             if key == "ok":
                 continue
             v = value.detach().float()
             if ok is None:
-                n = torch.ones((), device=v.device)
+                n = n.to(v.device)
             else:
                 v = torch.where(ok, v, 0.0)
             if key in self.sums:
@@ -166,12 +167,24 @@ class ScalarLog:
         self.count += 1
 
     def flush(self, step: int) -> None:
-        """Write the means since the last flush: per-task tags for ``[K]`` stats."""
-        for key, total in self.sums.items():
-            count = float(self.counts[key])
+        """Write the means since the last flush: per-task tags for ``[K]`` stats.
+
+        Every sum and count reaches the host in one transfer (one sync).
+        """
+        keys = list(self.sums)
+        if not keys:
+            self.count = 0
+            return
+        sizes = [self.sums[k].numel() for k in keys]
+        flat = torch.cat(
+            [*(self.sums[k].reshape(-1) for k in keys), torch.stack([self.counts[k] for k in keys])]
+        )
+        host = flat.cpu().numpy()
+        totals, counts = np.split(host[: sum(sizes)], np.cumsum(sizes)[:-1]), host[sum(sizes) :]
+        for key, total, count in zip(keys, totals, counts, strict=True):
             if count == 0:
                 continue
-            mean = (total / count).cpu().numpy()
+            mean = (total / count).reshape(self.sums[key].shape)
             if mean.ndim == 0:
                 self.writer.add_scalar(key, float(mean), step)
             else:
@@ -422,7 +435,7 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
             interval_steps += 1
 
             if step % cfg.log_interval == 0 or step == cfg.total_steps:
-                with section("logging"):  # the one host sync of the interval
+                with section("logging"):  # the interval's host syncs (none between)
                     if stats_log.count:
                         ms = 1000 * update_time / stats_log.count
                         writer.add_scalar("perf/update_ms", ms, step)

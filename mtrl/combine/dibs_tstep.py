@@ -37,9 +37,8 @@ class DiBSTStep(Combiner):
         gram, info = gram_and_info(grads)
         norms = info["grad_norm"].double().clamp_min(self.eps)
         cos = gram.double() / (norms[:, None] * norms[None, :])
-        cos = cos * (info["grad_norm"] > self.eps).double().outer(
-            (info["grad_norm"] > self.eps).double()
-        )
+        alive = (info["grad_norm"] > self.eps).double()  # a zero gradient has no direction
+        cos = cos * alive.outer(alive)
         eps = self.radius
         c = torch.zeros_like(norms)  # δ = −Σ cᵢ uᵢ
         for _ in range(self.steps):
