@@ -56,6 +56,9 @@ class TrainConfig:
     transform: list[str] = _f(
         [], "TASK:MAP reward transform, repeatable, e.g. task3:pow4", repeat=True
     )
+    label: str | None = _f(
+        None, "the name reports group this run under (default: the method), e.g. nashmtl-ccp"
+    )
     seed: int = _f(0, "random seed (torch, numpy, envs)")
     total_steps: int = _f(2_000_000, "env steps per task (one vector step steps every task once)")
     warmup_steps: int = _f(1500, "steps of uniform random actions before updates start")

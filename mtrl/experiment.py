@@ -10,6 +10,17 @@ An experiment file is YAML::
     benchmark: mt10                  # every other key is an `mtrl train` option
     total_steps: 3000
 
+A grid that is not one full product is a list of blocks, each with its own
+``methods``, ``transforms`` and (optionally) ``seeds``; a method may be a *variant*,
+a named method with its own options, which reports keep apart from the plain method::
+
+    variants:
+      nashmtl-ccp: {method: nashmtl, method_options: {solver: ccp}}
+    grids:
+      - {methods: [mean, dibs, nashmtl, nashmtl-ccp], transforms: [none, task0:exp]}
+      - {methods: [stl], transforms: [none]}
+    seeds: 5                         # the default for blocks that name none
+
 ``load_experiment`` checks all of it, and every run's config, before anything starts.
 """
 
@@ -23,9 +34,9 @@ from typing import Any
 from mtrl.config import FIELDS, ConfigError, TrainConfig, build_config, validate
 from reward_transforms import label
 
-GRID_KEYS = ("name", "methods", "transforms", "seeds", "method_options")
+GRID_KEYS = ("name", "methods", "transforms", "seeds", "method_options", "variants", "grids")
 """Keys of an experiment file that are not ``mtrl train`` options."""
-PER_RUN = ("method", "transform", "seed", "run_name", "logdir")
+PER_RUN = ("method", "transform", "seed", "run_name", "logdir", "label")
 """Train options the grid sets per run (so a file may not set them globally)."""
 
 
@@ -84,6 +95,53 @@ def _seeds(value: Any, path: Path) -> list[int]:
     return seeds
 
 
+def _variants(value: Any, path: Path) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``variants:`` → {variant name: (method, options)}."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: variants must map a name to {{method: M, method_options: …}}")
+    out = {}
+    for name, spec in value.items():
+        if not isinstance(spec, dict) or set(spec) - {"method", "method_options"}:
+            raise ConfigError(
+                f"{path}: variant {name!r} must be {{method: M, method_options: {{…}}}}"
+            )
+        opts = spec.get("method_options") or {}
+        if not isinstance(spec.get("method"), str) or not isinstance(opts, dict):
+            raise ConfigError(f"{path}: variant {name!r} needs a method name and an options map")
+        if not isinstance(name, str) or "__" in name or "/" in name:
+            raise ConfigError(f"{path}: variant name {name!r} cannot hold '__' or '/'")
+        out[name] = (spec["method"], opts)
+    return out
+
+
+def _blocks(
+    data: dict[str, Any], path: Path
+) -> list[tuple[list[str], list[tuple[str, ...]], list[int]]]:
+    """The grid as (methods, transforms, seeds) blocks: the top-level one and ``grids:``."""
+    seeds = _seeds(data.get("seeds", [0]), path)
+    raw = []
+    if "methods" in data or "grids" not in data:
+        raw.append({"methods": data.get("methods"), "transforms": data.get("transforms", ["none"])})
+    grids = data.get("grids", [])
+    if not isinstance(grids, list):
+        raise ConfigError(f"{path}: grids must be a list of {{methods, transforms, seeds}} blocks")
+    for block in grids:
+        if not isinstance(block, dict) or set(block) - {"methods", "transforms", "seeds"}:
+            raise ConfigError(
+                f"{path}: a grids block must be {{methods: […], transforms: […], seeds: …}}"
+            )
+        raw.append(block)
+    blocks = []
+    for block in raw:
+        methods = _as_list(block.get("methods"), "methods", path)
+        if not all(isinstance(m, str) for m in methods):
+            raise ConfigError(f"{path}: methods must be names, got {methods!r}")
+        transforms = _transforms(block.get("transforms", ["none"]), path)
+        block_seeds = _seeds(block["seeds"], path) if "seeds" in block else seeds
+        blocks.append((methods, transforms, block_seeds))
+    return blocks
+
+
 def parse_experiment(data: Any, path: Path, storage: str | Path = "runs") -> Experiment:
     """Validate an experiment mapping and expand it into runs under ``storage/name``."""
     if not isinstance(data, dict):
@@ -102,34 +160,37 @@ def parse_experiment(data: Any, path: Path, storage: str | Path = "runs") -> Exp
     name = data.get("name", path.stem)
     if not isinstance(name, str) or not name or "/" in name:
         raise ConfigError(f"{path}: name must be a folder name, got {name!r}")
-    methods = _as_list(data.get("methods"), "methods", path)
-    transforms = _transforms(data.get("transforms", ["none"]), path)
-    seeds = _seeds(data.get("seeds", [0]), path)
+    variants = _variants(data.get("variants") or {}, path)
+    blocks = _blocks(data, path)
     options = data.get("method_options") or {}
-    if not isinstance(options, dict) or set(options) - set(methods):
+    grid_methods = {m for b in blocks for m in b[0]}
+    if not isinstance(options, dict) or set(options) - grid_methods:
         raise ConfigError(f"{path}: method_options must map methods of the grid to options")
     shared = {k: v for k, v in data.items() if k in FIELDS}
     logdir = str(Path(storage) / name)
     runs = []
-    for method in methods:
-        for transform in transforms:
-            for seed in seeds:
-                run_name = f"{method}__{label(transform)}__s{seed}"
-                values = dict(
-                    shared,
-                    method=method,
-                    transform=list(transform),
-                    seed=seed,
-                    method_options=options.get(method, {}),
-                    logdir=logdir,
-                    run_name=run_name,
-                )
-                try:
-                    cfg = build_config(values)
-                    validate(dataclasses.replace(cfg, device="cpu"))  # the device is the node's
-                except ConfigError as err:
-                    raise ConfigError(f"{path}: run {run_name}: {err}") from None
-                runs.append(RunSpec(run_name, method, transform, seed, cfg))
+    for methods, transforms, seeds in blocks:
+        for entry in methods:
+            method, method_options = variants.get(entry, (entry, {}))
+            for transform in transforms:
+                for seed in seeds:
+                    run_name = f"{entry}__{label(transform)}__s{seed}"
+                    values = dict(
+                        shared,
+                        method=method,
+                        label=entry if entry in variants else None,
+                        transform=list(transform),
+                        seed=seed,
+                        method_options={**method_options, **options.get(entry, {})},
+                        logdir=logdir,
+                        run_name=run_name,
+                    )
+                    try:
+                        cfg = build_config(values)
+                        validate(dataclasses.replace(cfg, device="cpu"))  # the device: the node's
+                    except ConfigError as err:
+                        raise ConfigError(f"{path}: run {run_name}: {err}") from None
+                    runs.append(RunSpec(run_name, entry, transform, seed, cfg))
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: the grid names a run twice (repeated method or transform?)")

@@ -88,8 +88,9 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
         steps = np.array([s for s, _ in scalars[f"success/{tasks[0]}"]])
         success = np.array([[v for _, v in scalars[f"success/{t}"]] for t in tasks]).T
         transform = label(cfg.get("transform") or [])
+        method = cfg.get("label") or cfg["method"]  # a variant keeps its own name
         runs.append(
-            RunCurves(run, cfg["method"], transform, int(cfg["seed"]), tasks, steps, success)
+            RunCurves(run, method, transform, int(cfg["seed"]), tasks, steps, success)
         )
     if not runs:
         raise ConfigError(f"mtrl report: no run with evaluations under {root}")
