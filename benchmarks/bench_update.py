@@ -8,6 +8,13 @@ machine noise hits them alike.
 
 A method may carry options as ``NAME:key=value,key=value`` (e.g. ``famo:loss_after=next_batch``);
 ``NAME+compile`` runs that method's networks through torch.compile (``--compile``).
+
+Each method's matrix products are also recorded once (``benchmarks/matmul_limit.py``):
+its FLOPs per update, the rate it achieves, and the same products replayed alone at
+their shapes in the same rounds (the matmul limit): ``of limit`` is that replay's time
+over the update's, the fraction of the update spent at BLAS speed. The study's shapes:
+
+    python benchmarks/bench_update.py --tasks 2 --hidden 256 256
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import statistics
 import time
 
 import torch
+from matmul_limit import flops, record_matmuls, time_matmuls
 
 from agents.replay import Batch
 from agents.sac import MultiTaskSAC, SACHyper
@@ -75,7 +83,11 @@ def main() -> None:
         )
         for _ in range(2):
             agents[m].update(batch)  # warm-up
+    products = {
+        m: record_matmuls(lambda agent=agent: agent.update(batch)) for m, agent in agents.items()
+    }
     times: dict[str, list[float]] = {m: [] for m in a.methods}
+    limit: dict[str, list[float]] = {m: [] for m in a.methods}
     for _ in range(a.rounds):
         for m, agent in agents.items():
             sync()
@@ -84,13 +96,21 @@ def main() -> None:
                 agent.update(batch)
             sync()
             times[m].append((time.perf_counter() - t0) / a.repeats * 1000)
+            limit[m].append(time_matmuls(products[m], dev, a.repeats) * 1000)
     base = statistics.median(times["mean"]) if "mean" in times else None
     print(f"K={k} batch/task={b} hidden={a.hidden} device={dev} threads={torch.get_num_threads()}")
-    print(f"{'method':28} {'update ms':>10} {'× mean':>7}")
+    print(
+        f"{'method':28} {'update ms':>10} {'× mean':>7} {'GFLOP':>7} {'GFLOP/s':>8} "
+        f"{'matmuls alone ms':>17} {'their GFLOP/s':>14} {'of limit':>9} {'matmuls':>8}"
+    )
     for m, ts in times.items():
-        med = statistics.median(ts)
+        med, alone = statistics.median(ts), statistics.median(limit[m])
         ratio = f"{med / base:6.2f}x" if base else "   n/a"
-        print(f"{m:28} {med:10.1f} {ratio}")
+        gflop = flops(products[m]) / 1e9
+        print(
+            f"{m:28} {med:10.1f} {ratio} {gflop:7.2f} {gflop / med * 1e3:8.1f} "
+            f"{alone:17.1f} {gflop / alone * 1e3:14.1f} {alone / med:9.2f} {len(products[m]):8d}"
+        )
 
 
 if __name__ == "__main__":
