@@ -3,6 +3,12 @@
 Each task's gradient is divided by its norm before summing, so multiplying a
 task's gradient by any positive factor (what a monotonic map of its loss does
 locally) leaves the direction unchanged.
+
+The authors' supervised code weights task i by ``step·radius/‖gᵢ‖``
+(suryakmurthy/dibs-mtl ``mtl/methods/gradient_weight_methods.py:264``), and their
+MT10 agent with T = 1 applies ``δ₁ = ε² Σᵢ uᵢ`` (``mtrl/mtrl/agent/dibs.py:175-190``):
+both are this direction times a positive constant, which Adam all but removes.
+Their norm clip at 1 (``gradient_weight_methods.py:299-300``) is not applied here.
 """
 
 from __future__ import annotations
