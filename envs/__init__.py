@@ -5,11 +5,16 @@ from envs.metaworld_envs import (
     ALL_TASKS,
     BENCHMARKS,
     DEFAULT_MAX_EPISODE_STEPS,
+    EVAL_GOALS,
+    HELDOUT_SEED_OFFSET,
     STATE_DIM,
+    GoalCycle,
     choose_vector_strategy,
+    make_eval_env,
     make_task_env,
     make_vector_env,
     resolve_tasks,
+    task_goals,
 )
 
 __all__ = [
@@ -17,9 +22,14 @@ __all__ = [
     "ALL_TASKS",
     "BENCHMARKS",
     "DEFAULT_MAX_EPISODE_STEPS",
+    "EVAL_GOALS",
+    "HELDOUT_SEED_OFFSET",
     "STATE_DIM",
+    "GoalCycle",
     "choose_vector_strategy",
+    "make_eval_env",
     "make_task_env",
     "make_vector_env",
     "resolve_tasks",
+    "task_goals",
 ]

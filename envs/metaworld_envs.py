@@ -3,10 +3,20 @@
 One sub-env per task, in the order of the task list; sub-env ``i`` appends the
 one-hot id of task ``i`` to its 39-d observation. Seeding is by construction
 (Meta-World ignores ``reset(seed=)``): task ``i`` is built with ``seed + i``.
+
+Goals: ``metaworld.make_mt_envs(name, seed=s)`` builds ``MT1(name, seed=s)``, whose
+``_make_tasks`` seeds NumPy's global generator with ``s`` and draws the task's 50
+goals (``Task``s holding ``rand_vec``, the object and goal positions; Meta-World's
+``metaworld/__init__.py:134,152``). A training env's ``RandomTaskSelectWrapper``
+picks one of those 50 uniformly at every reset (``wrappers.py:98-99,116``) and
+``set_task`` freezes its ``rand_vec`` for that episode (``sawyer_xyz_env.py:309,699``).
+An evaluation env (``make_eval_env``) is built the same way but walks through the
+50 goals in order instead (``GoalCycle``).
 """
 
 from __future__ import annotations
 
+import pickle
 import signal
 import time
 import warnings
@@ -15,6 +25,7 @@ from functools import partial
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 warnings.filterwarnings("ignore", message=".*precision lowered by casting.*")
 
@@ -30,6 +41,10 @@ DEFAULT_MAX_EPISODE_STEPS = 500
 """Meta-World's own episode length (``max_path_length``)."""
 STATE_DIM, ACTION_DIM = 39, 4
 """Meta-World v3's observation (before the one-hot task id) and action sizes."""
+EVAL_GOALS = ("train", "heldout")
+"""``--eval-goals``: the training goals (the benchmark's protocol) or 50 other goals."""
+HELDOUT_SEED_OFFSET = 10_000
+"""``heldout`` builds task ``i``'s evaluation env with ``seed + 10_000 + i``: other goals."""
 
 
 def resolve_tasks(benchmark: str = "mt10", tasks: str | Sequence[str] | None = None) -> list[str]:
@@ -54,12 +69,54 @@ def resolve_tasks(benchmark: str = "mt10", tasks: str | Sequence[str] | None = N
     return list(BENCHMARKS[key])
 
 
+class GoalCycle(gym.Wrapper):
+    """An evaluation env: reset ``n`` after ``reset(options={"goal": g})`` uses goal ``g + n``.
+
+    Goals are the task's 50 Meta-World goals in the order they were drawn, taken
+    modulo 50 (a 51st episode revisits goal 0). The random draw of the training
+    wrapper is switched off at every reset (a checkpoint restore may switch it back
+    on), so no RNG decides an evaluation episode.
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.goals = list(env.get_wrapper_attr("tasks"))
+        self.next_goal = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Set the next goal (or goal ``options["goal"]``), then reset the task's env."""
+        options = dict(options or {})
+        if "goal" in options:
+            self.next_goal = int(options.pop("goal"))
+        self.env.get_wrapper_attr("toggle_sample_tasks_on_reset")(False)
+        self.env.unwrapped.set_task(self.goals[self.next_goal % len(self.goals)])  # type: ignore[attr-defined]
+        self.next_goal += 1
+        return self.env.reset(seed=seed, options=options or None)
+
+
+def task_goals(env: gym.Env) -> np.ndarray:
+    """The ``rand_vec`` (object and goal positions) of each of a task env's 50 goals, in order."""
+    tasks = env.get_wrapper_attr("goals" if isinstance(env, GoalCycle) else "tasks")
+    return np.stack([np.asarray(pickle.loads(t.data)["rand_vec"]) for t in tasks])
+
+
 def make_task_env(
-    name: str, index: int, num_tasks: int, seed: int, max_episode_steps: int
+    name: str,
+    index: int,
+    num_tasks: int,
+    seed: int,
+    max_episode_steps: int,
+    cycle_goals: bool = False,
 ) -> gym.Env:
-    """Task ``index`` of a ``num_tasks`` list as one env (one-hot id, seeded ``seed + index``)."""
+    """Task ``index`` of a ``num_tasks`` list as one env (one-hot id, seeded ``seed + index``).
+
+    ``cycle_goals`` wraps it in ``GoalCycle`` (evaluation) instead of Meta-World's
+    random goal at each reset (training).
+    """
     warnings.filterwarnings("ignore", message=".*precision lowered by casting.*")
-    return metaworld.make_mt_envs(
+    env = metaworld.make_mt_envs(
         name,
         seed=seed + index,
         num_tasks=num_tasks,
@@ -67,6 +124,7 @@ def make_task_env(
         use_one_hot=True,
         max_episode_steps=max_episode_steps,
     )
+    return GoalCycle(env) if cycle_goals else env
 
 
 def _make_task_env_in_worker(*args: Any) -> gym.Env:
@@ -80,10 +138,12 @@ def make_vector_env(
     seed: int,
     max_episode_steps: int = DEFAULT_MAX_EPISODE_STEPS,
     vector: str = "async",
+    cycle_goals: bool = False,
 ) -> gym.vector.VectorEnv:
     """A vector env with one Meta-World sub-env per task (``vector``: async or sync)."""
     args = [
-        (name, i, len(task_names), seed, max_episode_steps) for i, name in enumerate(task_names)
+        (name, i, len(task_names), seed, max_episode_steps, cycle_goals)
+        for i, name in enumerate(task_names)
     ]
     if vector == "async":
         fns = [partial(_make_task_env_in_worker, *a) for a in args]
@@ -92,6 +152,25 @@ def make_vector_env(
     if vector == "sync":
         return gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     raise ValueError(f"unknown vector strategy {vector!r}; valid: async, sync")
+
+
+def make_eval_env(
+    task_names: Sequence[str],
+    seed: int,
+    goals: str = "train",
+    max_episode_steps: int = DEFAULT_MAX_EPISODE_STEPS,
+    vector: str = "async",
+) -> gym.vector.VectorEnv:
+    """The evaluation env of a run seeded ``seed``: every task cycles through 50 goals.
+
+    ``train``: the training env's own 50 goals per task (built with the same seeds),
+    Meta-World's MT protocol. ``heldout``: 50 goals drawn from ``seed + 10_000``,
+    none of them a training goal.
+    """
+    if goals not in EVAL_GOALS:
+        raise ValueError(f"unknown eval goals {goals!r}; valid: {', '.join(EVAL_GOALS)}")
+    eval_seed = seed if goals == "train" else seed + HELDOUT_SEED_OFFSET
+    return make_vector_env(task_names, eval_seed, max_episode_steps, vector, cycle_goals=True)
 
 
 def choose_vector_strategy(

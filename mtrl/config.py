@@ -73,7 +73,16 @@ class TrainConfig:
     tau: float = _f(0.005, "Polyak factor of the target critic")
     init_temperature: float = _f(1.0, "initial SAC temperature α of every task")
     eval_interval: int = _f(10_000, "steps between evaluations (one more runs at the end)")
-    eval_episodes: int = _f(10, "deterministic evaluation episodes per task")
+    eval_episodes: int = _f(
+        50,
+        "deterministic evaluation episodes per task, episode e on goal e mod 50 "
+        "(50: every goal once, Meta-World's protocol; fewer: goals 0..E-1 at every evaluation)",
+    )
+    eval_goals: str = _f(
+        "train",
+        "evaluation goals: train (each task's 50 training goals, the benchmark's protocol) "
+        "or heldout (50 other goals per task, logged under heldout/…)",
+    )
     max_episode_steps: int = _f(envs.DEFAULT_MAX_EPISODE_STEPS, "episode length")
     vector: str = _f(
         "auto", "vector env: async (a process per task), sync, or auto (the faster here)"
@@ -238,6 +247,10 @@ def validate(cfg: TrainConfig) -> Resolved:
         raise ConfigError(f"--tau must be in (0, 1], got {cfg.tau}")
     if not cfg.hidden or any(h <= 0 for h in cfg.hidden):
         raise ConfigError(f"--hidden must be one or more positive sizes, got {cfg.hidden}")
+    if cfg.eval_goals not in envs.EVAL_GOALS:
+        raise ConfigError(
+            f"unknown --eval-goals {cfg.eval_goals!r}; valid: {', '.join(envs.EVAL_GOALS)}"
+        )
     if cfg.vector not in ("auto", "async", "sync"):
         raise ConfigError(f"unknown --vector {cfg.vector!r}; valid: auto, async, sync")
     if cfg.method not in METHODS:

@@ -1,4 +1,16 @@
-"""Deterministic evaluation: E episodes per task, success = ``info["success"]`` at any step."""
+"""Deterministic evaluation on Meta-World's MT protocol: one episode per goal, in goal order.
+
+Meta-World's documentation (``docs/evaluation/evaluation.md:21``) and Meta-World+
+(arXiv 2505.11289) evaluate an MT agent for one episode per *training* goal, 50 per
+task, an episode succeeding when ``info["success"]`` is 1 at any step. Episode ``e``
+here uses goal ``e mod 50`` of each task (the env must be ``envs.make_eval_env``'s,
+whose ``GoalCycle`` sets the goal at each reset), starting from goal 0 at every
+call: ``episodes`` = 50 visits each goal once, fewer visits goals ``0..E-1`` (the same
+ones at every evaluation), more wraps around. Meta-World's own helper
+(``metaworld/evaluation.py:48-99``) instead lets the env's task-select wrapper pick
+the goal at each reset (uniformly with replacement for MT envs) and ends an episode
+at its first success; success counts the same, returns here are full episodes.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +33,11 @@ class EvalResult:
     returns: np.ndarray  # [K], mean undiscounted raw return
 
 
+def eval_tag_prefix(goals: str) -> str:
+    """TensorBoard prefix of an evaluation on ``goals``: none for ``train``, ``heldout/``."""
+    return "" if goals == "train" else f"{goals}/"
+
+
 def step_field(info: dict[str, Any], key: str, done: np.ndarray, num_envs: int) -> np.ndarray:
     """``info[key]`` per sub-env of a vector step; from ``final_info`` where an episode ended."""
     out = np.zeros(num_envs, dtype=np.float64)
@@ -35,22 +52,31 @@ def step_field(info: dict[str, Any], key: str, done: np.ndarray, num_envs: int) 
 
 
 def evaluate(policy: Policy, env: gym.vector.VectorEnv, episodes: int) -> EvalResult:
-    """Run ``episodes`` episodes of ``policy`` in every task (all tasks in lockstep)."""
+    """Run episodes ``0..episodes-1`` of ``policy`` in every task (all tasks in lockstep).
+
+    Episode ``e`` starts on goal ``e`` (``reset(options={"goal": e})``, or the
+    same-step autoreset that follows goal ``e - 1`` when every task ended on the same
+    step; if they ended apart, the early tasks ran on and all are reset to goal ``e``).
+    """
     k = env.num_envs
     successes = np.zeros(k)
     returns = np.zeros(k)
-    obs, _ = env.reset()
-    for _ in range(episodes):
+    obs, _ = env.reset(options={"goal": 0})
+    for episode in range(episodes):
         success = np.zeros(k, dtype=bool)
         ret = np.zeros(k)
         finished = np.zeros(k, dtype=bool)
+        ended_together = True
         while not finished.all():
             obs, reward, terminated, truncated, info = env.step(policy(obs))
             done = np.asarray(terminated) | np.asarray(truncated)
             live = ~finished
             success |= (step_field(info, "success", done, k) > 0) & live
             ret += np.where(live, reward, 0.0)
+            ended_together &= bool(done[live].all()) or not done[live].any()
             finished |= done
         successes += success
         returns += ret
+        if not ended_together and episode + 1 < episodes:
+            obs, _ = env.reset(options={"goal": episode + 1})
     return EvalResult(success=successes / episodes, returns=returns / episodes)

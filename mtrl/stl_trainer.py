@@ -50,7 +50,7 @@ def train_stl(cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyp
     names, k = resolved.task_names, len(resolved.task_names)
     writer = SummaryWriter(str(run_dir))
     vector = "sync" if cfg.vector == "auto" else cfg.vector  # evaluation only: no probe
-    eval_env = envs.make_vector_env(names, cfg.seed + 10_000, cfg.max_episode_steps, vector)
+    eval_env = envs.make_eval_env(names, cfg.seed, cfg.eval_goals, cfg.max_episode_steps, vector)
     models, callbacks = [], []
     for i, name in enumerate(names):
         env = RewardTransform(
@@ -84,7 +84,7 @@ def train_stl(cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyp
                 model.learn(chunk, callback=callback, reset_num_timesteps=False)
             done += chunk
             result = evaluate(policy, eval_env, cfg.eval_episodes)
-            log_eval(writer, names, result, done)
+            log_eval(writer, names, result, done, cfg.eval_goals)
             for name, model in zip(names, models, strict=True):
                 alpha = float(model.log_ent_coef.detach().exp().item())
                 writer.add_scalar(f"alpha/{name}", alpha, done)

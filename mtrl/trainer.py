@@ -34,7 +34,7 @@ from mtrl.checkpoint import (
     save_checkpoint,
 )
 from mtrl.config import ConfigError, Resolved, TrainConfig, to_dict, validate
-from mtrl.evaluate import EvalResult, evaluate
+from mtrl.evaluate import EvalResult, eval_tag_prefix, evaluate
 from mtrl.profile import section
 from reward_transforms import NonFiniteReward, TaskRewardTransform, describe, label
 
@@ -214,13 +214,24 @@ def store(
     replay.add(obs, action, reward, real_next, terminated)
 
 
-def log_eval(writer: SummaryWriter, task_names: list[str], result: EvalResult, step: int) -> None:
-    """``success/<task>``, ``success/mean``, ``eval/return/<task>``, ``eval/return/mean``."""
+def log_eval(
+    writer: SummaryWriter,
+    task_names: list[str],
+    result: EvalResult,
+    step: int,
+    goals: str = "train",
+) -> None:
+    """``success/<task>``, ``success/mean``, ``eval/return/<task>``, ``eval/return/mean``.
+
+    Held-out goals log the same under ``heldout/`` (``heldout/success/<task>``, …), so
+    the two protocols never share a tag.
+    """
+    prefix = eval_tag_prefix(goals)
     for name, s, r in zip(task_names, result.success, result.returns, strict=True):
-        writer.add_scalar(f"success/{name}", float(s), step)
-        writer.add_scalar(f"eval/return/{name}", float(r), step)
-    writer.add_scalar("success/mean", float(result.success.mean()), step)
-    writer.add_scalar("eval/return/mean", float(result.returns.mean()), step)
+        writer.add_scalar(f"{prefix}success/{name}", float(s), step)
+        writer.add_scalar(f"{prefix}eval/return/{name}", float(r), step)
+    writer.add_scalar(f"{prefix}success/mean", float(result.success.mean()), step)
+    writer.add_scalar(f"{prefix}eval/return/mean", float(result.returns.mean()), step)
 
 
 def _rng_state() -> dict:
@@ -306,7 +317,7 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
         resolved.transforms,
         task_names=names,
     )
-    eval_env = envs.make_vector_env(names, cfg.seed + 10_000, cfg.max_episode_steps, vector)
+    eval_env = envs.make_eval_env(names, cfg.seed, cfg.eval_goals, cfg.max_episode_steps, vector)
     env.action_space.seed(cfg.seed)
     obs_dim = env.single_observation_space.shape[0]
     act_dim = env.single_action_space.shape[0]
@@ -454,7 +465,7 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
                 with section("eval"):
                     result = evaluate(policy, eval_env, cfg.eval_episodes)
                     eval_rng = eval_env.call("get_checkpoint")
-                    log_eval(writer, names, result, step)
+                    log_eval(writer, names, result, step, cfg.eval_goals)
                 interval_start += time.perf_counter() - t_eval  # perf counts training only
                 last_success = float(result.success.mean())
             if step % cfg.checkpoint_interval == 0 or step == cfg.total_steps:
