@@ -4,6 +4,14 @@ With ``g₀`` the average gradient and ``φ = c² ‖g₀‖²``, the weights w 
 simplex minimise ``F(w) = g_wᵀ g₀ + √φ ‖g_w‖`` (``g_w = Σ wᵢ gᵢ``); the direction
 is ``(g₀ + √φ / ‖g_w‖ · g_w) / (1 + c²)``. ``c = 0`` is the plain average.
 F is convex; it is minimised over the K weights on the Gram matrix.
+
+This follows the authors' MT10 agent (Cranial-XIX/CAGrad ``mtrl/mtrl_files/cagrad.py``,
+``cagrad``: F at :242, λ = c‖g₀‖/‖g_w‖ at :253, the direction divided by 1 + c² at
+:254-255; ``run.sh`` runs MT10 with c = 0.9). Their solver there is 20 SGD steps on
+softmax logits (:229-248); here F is minimised to convergence by SLSQP, as their
+``cagrad_exact`` (:258-278) does, which however divides by 1 + λ instead of 1 + c².
+The direction, times 1 + c², maximises minᵢ gᵢᵀd over the ball ‖d − g₀‖ ≤ c‖g₀‖
+(the paper's primal problem); tests/mtrl/test_cagrad.py checks exactly that.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ def cagrad_weights(gram: Tensor, c: float) -> Tensor:
     """Simplex weights minimising CAGrad's ``F`` for the Gram matrix ``M = G Gᵀ``.
 
     K is small, so F is minimised on the host by SLSQP with its analytic
-    gradient (as the paper's code does), on ``M`` scaled to unit diagonal maximum.
+    gradient, on ``M`` scaled to unit diagonal maximum.
     """
     m = gram.double().cpu().numpy()
     k = m.shape[0]

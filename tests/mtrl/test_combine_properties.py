@@ -72,17 +72,6 @@ def test_invariant_to_rescaling_one_task(name, factor):
     assert cos(direction(name, g), direction(name, scaled)) > 1 - 1e-9
 
 
-@pytest.mark.parametrize("name", ["mean", "pcgrad", "mgda", "cagrad"])
-def test_not_invariant_to_rescaling_one_task(name):
-    g = torch.randn(3, 8, dtype=F64, generator=torch.Generator().manual_seed(4))
-    worst = 1.0
-    for factor in (1e-3, 1e3):
-        scaled = g.clone()
-        scaled[2] *= factor
-        worst = min(worst, cos(direction(name, g), direction(name, scaled)))
-    assert worst < 0.99  # the invariant methods stay within 1e-9 of 1
-
-
 @pytest.mark.parametrize("k", [2, 3, 5, 10])
 @pytest.mark.parametrize("seed", range(5))
 def test_mgda_direction_descends_every_task(k, seed):
@@ -218,14 +207,6 @@ def test_dibs_tstep_keeps_the_projected_iterate():
     u = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], dtype=F64)
     d = direction("dibs-tstep", u, radius=1.0, steps=1)
     torch.testing.assert_close(d, torch.tensor([1.0, 0.0], dtype=F64))  # not 3.0
-
-
-def test_cagrad_hand_computed_and_c_zero_is_the_mean():
-    g = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=F64)
-    # symmetric: w = (½, ½), g_w = g₀, λ = c → d = g₀ (1 + c) / (1 + c²)
-    c = 0.9
-    torch.testing.assert_close(direction("cagrad", g, c=c), g.mean(0) * (1 + c) / (1 + c**2))
-    torch.testing.assert_close(direction("cagrad", G2, c=0.0), G2.mean(0))
 
 
 def test_famo_weights_and_logit_update():
