@@ -77,6 +77,16 @@ def mlp_forward(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor]) 
     return x
 
 
+def mlp_forward_with_hidden(
+    x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor]
+) -> tuple[Tensor, Tensor]:
+    """``mlp_forward``'s output and the last hidden activation Z (after its ReLU) under it."""
+    hidden = x
+    for w, b in zip(weights[:-1], biases[:-1], strict=True):
+        hidden = F.relu(linear(hidden, w, b))
+    return linear(hidden, weights[-1], biases[-1]), hidden
+
+
 _compiled_mlp_forward: Callable[..., Tensor] | None = None
 
 
@@ -111,6 +121,13 @@ class MLP(nn.Module):
             biases = [params[f"{prefix}layers.{i}.bias"] for i in range(n)]
         return self.run(x, weights, biases)
 
+    def forward_with_hidden(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The output (shared weights, eager) and the last hidden activation Z: MGDA-UB's
+        shared representation, whose gradient ``mtrl.grads`` takes explicitly."""
+        return mlp_forward_with_hidden(
+            x, [layer.weight for layer in self.layers], [layer.bias for layer in self.layers]
+        )
+
 
 def compile_networks(module: nn.Module) -> None:
     """Run every MLP inside ``module`` through the shared compiled forward."""
@@ -137,6 +154,15 @@ class TwinQ(nn.Module):
             self.q2(x, params, "q2.").squeeze(-1),
         )
 
+    def forward_with_hidden(
+        self, obs: Tensor, act: Tensor
+    ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor]]:
+        """``(Q1, Q2)`` with the shared weights, and both networks' last hidden activations."""
+        x = torch.cat([obs, act], dim=-1)
+        q1, z1 = self.q1.forward_with_hidden(x)
+        q2, z2 = self.q2.forward_with_hidden(x)
+        return q1.squeeze(-1), q2.squeeze(-1), (z1, z2)
+
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -162,7 +188,21 @@ class TanhGaussianActor(nn.Module):
 
         ``noise`` (standard normal, shaped like the action) fixes the sample.
         """
-        mean, log_std, u = self._pre_tanh(obs, params, deterministic, generator, noise)
+        out = self.net(obs, params, "net.")
+        return self._squash(*self._pre_tanh(out, deterministic, generator, noise))
+
+    def forward_with_hidden(
+        self, obs: Tensor, noise: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``forward``'s sampled action and log-probability (shared weights), and the MLP's
+        last hidden activation Z (MGDA-UB's shared representation)."""
+        out, hidden = self.net.forward_with_hidden(obs)
+        action, log_prob = self._squash(*self._pre_tanh(out, False, None, noise))
+        return action, log_prob, hidden
+
+    @staticmethod
+    def _squash(mean: Tensor, log_std: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+        """``tanh(u)`` and its log-probability under the Gaussian, summed over action dims."""
         # log N(u; mean, std) minus the tanh change of volume, log(1 - tanh(u)²), written stably.
         z = (u - mean) / log_std.exp()
         log_prob = (-0.5 * z.pow(2) - log_std - _HALF_LOG_2PI).sum(-1)
@@ -173,18 +213,19 @@ class TanhGaussianActor(nn.Module):
         self, obs: Tensor, deterministic: bool = False, generator: torch.Generator | None = None
     ) -> Tensor:
         """The action alone (what acting needs): ``forward``'s without its log-probability."""
-        return torch.tanh(self._pre_tanh(obs, None, deterministic, generator, None)[2])
+        out = self.net(obs, None, "net.")
+        return torch.tanh(self._pre_tanh(out, deterministic, generator, None)[2])
 
+    @staticmethod
     def _pre_tanh(
-        self,
-        obs: Tensor,
-        params: Mapping[str, Tensor] | None,
+        out: Tensor,
         deterministic: bool,
         generator: torch.Generator | None,
         noise: Tensor | None,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """``(mean, log_std, u)``: the Gaussian and its sample (or mean) before the tanh."""
-        mean, log_std = self.net(obs, params, "net.").chunk(2, dim=-1)
+        """``(mean, log_std, u)`` from the MLP's output: the Gaussian and its sample (or mean)
+        before the tanh."""
+        mean, log_std = out.chunk(2, dim=-1)
         log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
         if deterministic:
             return mean, log_std, mean

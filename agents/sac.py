@@ -114,6 +114,13 @@ class MultiTaskSAC(nn.Module):
         q1, q2 = self.critic(batch.obs, batch.act, params)
         return ((q1 - target) ** 2).mean(1) + ((q2 - target) ** 2).mean(1)
 
+    def critic_losses_with_representation(
+        self, batch: Batch, target: Tensor
+    ) -> tuple[Tensor, list[Tensor]]:
+        """``critic_losses`` (shared weights) and the twin critics' last hidden activations."""
+        q1, q2, (z1, z2) = self.critic.forward_with_hidden(batch.obs, batch.act)
+        return ((q1 - target) ** 2).mean(1) + ((q2 - target) ** 2).mean(1), [z1, z2]
+
     @torch.no_grad()
     def td_target(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
         """``r + γ (1 − done) (min Q̄(s′, a′) − αᵢ log π(a′|s′))``, shaped ``[K, b]``."""
@@ -135,6 +142,16 @@ class MultiTaskSAC(nn.Module):
         alpha = self.log_alpha.detach().exp().unsqueeze(1)
         return (alpha * logp - torch.minimum(q1, q2)).mean(1), logp
 
+    def actor_losses_with_representation(
+        self, batch: Batch, noise: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``actor_losses`` (shared weights), log-probabilities, and the actor's last hidden
+        activation Z."""
+        act, logp, z = self.actor.forward_with_hidden(batch.obs, noise)
+        q1, q2 = self.critic(batch.obs, act)
+        alpha = self.log_alpha.detach().exp().unsqueeze(1)
+        return (alpha * logp - torch.minimum(q1, q2)).mean(1), logp, z
+
     def update(self, batch: Batch) -> dict[str, Tensor]:
         """One SAC update (critic, actor, temperatures, target); returns tensors for the logs.
 
@@ -150,8 +167,15 @@ class MultiTaskSAC(nn.Module):
         def critic_loss_fn(p: Mapping[str, Tensor] | None) -> Tensor:
             return self.critic_losses(batch, p, target)
 
+        def critic_rep_fn() -> tuple[Tensor, list[Tensor]]:
+            return self.critic_losses_with_representation(batch, target)
+
         critic_losses, critic_out = combined_backward(
-            self.critic_combiner, critic_loss_fn, self.critic_params, self.critic_grads
+            self.critic_combiner,
+            critic_loss_fn,
+            self.critic_params,
+            self.critic_grads,
+            representation_loss_fn=critic_rep_fn,
         )
         with section("optimizer"):
             ok = all_finite(critic_losses, (p.grad for p in self.critic_params.values()))
@@ -169,8 +193,17 @@ class MultiTaskSAC(nn.Module):
             logp_box.append(logp.detach())
             return losses
 
+        def actor_rep_fn() -> tuple[Tensor, list[Tensor]]:
+            losses, logp, z = self.actor_losses_with_representation(batch, noise)
+            logp_box.append(logp.detach())
+            return losses, [z]
+
         actor_losses, actor_out = combined_backward(
-            self.actor_combiner, actor_loss_fn, self.actor_params, self.actor_grads
+            self.actor_combiner,
+            actor_loss_fn,
+            self.actor_params,
+            self.actor_grads,
+            representation_loss_fn=actor_rep_fn,
         )
         with section("optimizer"):
             ok = ok & all_finite(actor_losses, (p.grad for p in self.actor_params.values()))

@@ -11,7 +11,7 @@ buffer reused across updates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -22,6 +22,10 @@ from mtrl.profile import section
 
 LossFn = Callable[[Mapping[str, Tensor] | None], Tensor]
 """Per-task parameter copies (or None for the shared ones) → per-task losses ``[K]``."""
+
+RepresentationLossFn = Callable[[], tuple[Tensor, Sequence[Tensor]]]
+"""→ per-task losses ``[K]`` (shared parameters) and the shared representation tensors Z
+(each ``[K, b, …]``, task i's loss reading only rows i) they were computed from."""
 
 
 class GradBuffer:
@@ -106,17 +110,40 @@ def write_grad(params: Mapping[str, Tensor], direction: Tensor) -> None:
         raise ValueError(f"direction has {direction.numel()} entries, parameters {offset}")
 
 
+def representation_sq_norms(losses: Tensor, reps: Sequence[Tensor]) -> Tensor:
+    """``‖∇_Z Lᵢ‖²`` ``[K]`` from one ``autograd.grad`` of ``Σᵢ Lᵢ`` w.r.t. the tensors Z.
+
+    Task i's loss reads only rows ``Z[i]``, so row i of ``∇_Z Σⱼ Lⱼ`` is ``∇_Z Lᵢ`` and the
+    other tasks' gradients vanish there (the graph is kept for the weighted backward).
+    """
+    grads = torch.autograd.grad(losses.sum(), list(reps), retain_graph=True)
+    return torch.stack([g.pow(2).reshape(g.shape[0], -1).sum(1) for g in grads]).sum(0)
+
+
 def combined_backward(
     combiner: Combiner,
     loss_fn: LossFn,
     params: Mapping[str, Tensor],
     buffer: GradBuffer | None = None,
+    representation_loss_fn: RepresentationLossFn | None = None,
 ) -> tuple[Tensor, CombineOutput]:
     """Fill ``.grad`` of ``params`` with the combiner's update; return (losses ``[K]``, output).
 
     Methods that need per-task gradients get ``G`` from one batched backward
     (into ``buffer`` if given); the others get a single backward of ``Σ wᵢ Lᵢ``.
+    Methods that need representation gradients (``needs_representation_grads``: MGDA-UB)
+    get ``‖∇_Z Lᵢ‖²`` from ``representation_loss_fn``'s forward, then the same backward.
     """
+    if getattr(combiner, "needs_representation_grads", False):
+        if representation_loss_fn is None:
+            raise ValueError(f"{combiner.name} needs a representation_loss_fn")
+        with section("losses"):
+            losses, reps = representation_loss_fn()
+        with section("backward"):
+            sq_norms = representation_sq_norms(losses, reps)
+        with section("combine"):
+            out = combiner(losses.detach(), sq_norms)
+        return losses.detach(), _weighted_backward(combiner, out, losses, params)
     if combiner.needs_grads:
         losses, grads = per_task_grads(loss_fn, params, combiner.num_tasks, buffer)
         with section("combine"):
@@ -129,10 +156,17 @@ def combined_backward(
         losses = loss_fn(None)
     with section("combine"):
         out = combiner(losses.detach())
+    return losses.detach(), _weighted_backward(combiner, out, losses, params)
+
+
+def _weighted_backward(
+    combiner: Combiner, out: CombineOutput, losses: Tensor, params: Mapping[str, Tensor]
+) -> CombineOutput:
+    """One backward of ``Σ wᵢ Lᵢ`` into ``.grad`` of ``params`` (w = ``out.weights``)."""
     if out.weights is None:
         raise RuntimeError(f"{combiner.name} returned neither a direction nor weights")
     with section("backward"):
         for p in params.values():
             p.grad = None
         (out.weights * losses).sum().backward(inputs=list(params.values()))
-    return losses.detach(), out
+    return out

@@ -17,11 +17,13 @@ from mtrl.combine.famo import FAMO
 from mtrl.combine.ldc import LDC
 from mtrl.combine.mean import Mean
 from mtrl.combine.mgda import MGDA
+from mtrl.combine.mgda_ub import MGDAUB
 from mtrl.combine.nashmtl import NashMTL
 from mtrl.combine.pcgrad import PCGrad
 
 REGISTRY: dict[str, type[Combiner]] = {
-    cls.name: cls for cls in (Mean, DiBS, DiBSTStep, NashMTL, FAMO, PCGrad, MGDA, LDC, CAGrad)
+    cls.name: cls
+    for cls in (Mean, DiBS, DiBSTStep, NashMTL, FAMO, PCGrad, MGDA, MGDAUB, LDC, CAGrad)
 }
 """Method name (as users type it after ``--method``) → combiner class."""
 

@@ -5,10 +5,8 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from scipy.optimize import minimize
 
 from mtrl.combine import METHODS, make
-from mtrl.combine.mgda import min_norm_weights
 
 F64 = torch.float64
 
@@ -72,16 +70,6 @@ def test_invariant_to_rescaling_one_task(name, factor):
     assert cos(direction(name, g), direction(name, scaled)) > 1 - 1e-9
 
 
-@pytest.mark.parametrize("k", [2, 3, 5, 10])
-@pytest.mark.parametrize("seed", range(5))
-def test_mgda_direction_descends_every_task(k, seed):
-    g = torch.randn(k, 3 * k, dtype=F64, generator=torch.Generator().manual_seed(seed))
-    d = direction("mgda", g)
-    assert (g @ d >= -1e-9).all()
-    # and its squared norm is the min over the simplex: gᵢ·d ≥ ‖d‖² (KKT)
-    assert (g @ d >= d @ d - 1e-6 * (1 + d @ d)).all()
-
-
 # ---------------------------------------------------------------- hand-computed cases
 G2 = torch.tensor([[1.0, 0.0], [-1.0, 1.0]], dtype=F64)  # conflicting
 ORTHO = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=F64)
@@ -108,30 +96,6 @@ def test_pcgrad_three_tasks_random_order_matches_a_reference_loop():
                 gi = gi - (gi @ g[j]) / (g[j] @ g[j]) * g[j]
         want += gi
     torch.testing.assert_close(c(torch.ones(3, dtype=F64), g).direction, want)
-
-
-def test_mgda_hand_computed():
-    # min over t of ‖t g1 + (1−t) g2‖² at t = 0.6 → (0.2, 0.4)
-    torch.testing.assert_close(direction("mgda", G2), torch.tensor([0.2, 0.4], dtype=F64))
-    torch.testing.assert_close(
-        direction("mgda", torch.tensor([[1.0, 0], [2.0, 0]], dtype=F64)),
-        torch.tensor([1.0, 0.0], dtype=F64),
-    )
-
-
-def test_mgda_frank_wolfe_matches_a_generic_solver():
-    g = torch.randn(5, 7, dtype=F64, generator=torch.Generator().manual_seed(8))
-    m = (g @ g.T).numpy()
-    res = minimize(
-        lambda w: w @ m @ w,
-        np.full(5, 0.2),
-        bounds=[(0, 1)] * 5,
-        method="SLSQP",
-        constraints=({"type": "eq", "fun": lambda w: w.sum() - 1},),
-        options={"ftol": 1e-15},
-    )
-    w = min_norm_weights(torch.as_tensor(m)).numpy()
-    assert w @ m @ w <= res.fun * (1 + 1e-6) + 1e-12
 
 
 def test_nashmtl_orthogonal_hand_computed():
