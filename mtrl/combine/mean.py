@@ -1,4 +1,8 @@
-"""Plain averaging of the task losses (MT-SAC)."""
+"""Plain averaging of the task losses (MT-SAC).
+
+MT-SAC minimises the average of the per-task losses over a batch with the same
+number of transitions per task: weights 1/K on the per-task mean losses.
+"""
 
 from __future__ import annotations
 

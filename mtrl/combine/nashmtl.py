@@ -13,6 +13,12 @@ no host sync. ``solver="ccp"`` is the paper's reference procedure, a few
 convex-concave steps solved by cvxpy on the Gram matrix normalised by its
 norm, kept to show how far it drifts when gradient norms differ by orders of
 magnitude.
+
+Authors' AvivNavon/nash-mtl ``methods/weight_methods.py``: the Gram matrix divided
+by its norm (:229-235), the CCP loop (:133-155, problem at :163-188; ported as
+``nash_weights_ccp``), weights reused between updates (:213-240). Their
+``backward`` clips the shared gradient to norm 1 (:269-270); the trainer here
+does not clip.
 """
 
 from __future__ import annotations

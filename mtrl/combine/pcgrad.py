@@ -8,6 +8,13 @@ processed at once: step s projects every ``gᵢ`` off its own s-th partner.
 Every projected gradient stays a combination of the original ones, ``W G``, so
 the projections run on the K×K Gram matrix (``(W G)·gⱼ = (W GGᵀ)ᵢⱼ``) and G is
 read twice in all: once for the Gram matrix, once for the final ``(1ᵀW) G``.
+
+The paper's Algorithm 1 (a random order of the other tasks for each task, projection
+onto the normal plane of the original gⱼ on conflict, the sum of the results). The
+authors' tianheyu927/PCGrad ``PCGrad_tf.py`` projects against the original
+``grads_task[k]`` (:44-49) and sums (:51-65) as here, but its ``tf.random.shuffle``
+(:36) discards its result, so its order is fixed; here the order is random, as in
+the paper.
 """
 
 from __future__ import annotations
