@@ -259,7 +259,7 @@ def validate(cfg: TrainConfig) -> Resolved:
         task_names = envs.resolve_tasks(cfg.benchmark, cfg.tasks)
         transforms = reward_transforms.parse_transforms(cfg.transform, task_names)
         if cfg.method != "stl":
-            combine.make(cfg.method, len(task_names), **cfg.method_options)  # checks the options
+            combine.make_pair(cfg.method, len(task_names), **cfg.method_options)  # checks them
     except ValueError as err:
         raise ConfigError(str(err)) from None
     return Resolved(task_names, transforms, resolve_device(cfg.device))

@@ -321,8 +321,9 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
     env.action_space.seed(cfg.seed)
     obs_dim = env.single_observation_space.shape[0]
     act_dim = env.single_action_space.shape[0]
-    critic_combiner = combine.make(cfg.method, k, **cfg.method_options)
-    actor_combiner = combine.make(cfg.method, k, **cfg.method_options)
+    critic_combiner, actor_combiner = combine.make_pair(
+        cfg.method, k, cfg.critic_lr, cfg.actor_lr, **cfg.method_options
+    )
     agent = MultiTaskSAC(
         obs_dim, act_dim, k, hyper, critic_combiner, actor_combiner, device, cfg.compile
     )

@@ -40,4 +40,41 @@ def make(name: str, num_tasks: int, **options: Any) -> Combiner:
         raise ValueError(f"bad options for method {name!r}: {err}") from None
 
 
-__all__ = ["METHODS", "REGISTRY", "CombineOutput", "Combiner", "gradient_info", "make"]
+def make_pair(
+    name: str,
+    num_tasks: int,
+    critic_lr: float | None = None,
+    actor_lr: float | None = None,
+    **options: Any,
+) -> tuple[Combiner, Combiner]:
+    """The SAC critic's and actor's combiners for method ``name``, each its own instance.
+
+    The option ``actor`` picks the actor's: ``"mean"`` or ``name`` itself; without it,
+    the method's ``actor_default`` (``famo`` and ``ldc`` give the actor the mean, as
+    FAMO's MT10 script does). A method with ``lr_from_model`` gets ``lr = critic_lr``
+    and ``actor_lr`` (the model's learning rates) unless ``lr`` is among the options.
+    """
+    if name not in REGISTRY:
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
+    cls = REGISTRY[name]
+    actor = options.pop("actor", cls.actor_default or name)
+    if actor not in (name, "mean"):
+        raise ValueError(f"{name} option actor must be one of {name}, mean; got {actor!r}")
+
+    def build(model_lr: float | None) -> Combiner:
+        extra = {"lr": model_lr} if cls.lr_from_model and model_lr is not None else {}
+        return make(name, num_tasks, **{**extra, **options})
+
+    critic = build(critic_lr)
+    return critic, (build(actor_lr) if actor == name else make("mean", num_tasks))
+
+
+__all__ = [
+    "METHODS",
+    "REGISTRY",
+    "CombineOutput",
+    "Combiner",
+    "gradient_info",
+    "make",
+    "make_pair",
+]

@@ -35,6 +35,11 @@ class Combiner(ABC):
     needs_grads: ClassVar[bool]
     learns_after_step: bool = False
     """True where ``after_step`` needs the losses recomputed after the optimizer step."""
+    actor_default: ClassVar[str | None] = None
+    """The SAC actor's combiner when no ``actor`` option is given: None is this method
+    itself, ``"mean"`` the plain mean (see ``mtrl.combine.make_pair``)."""
+    lr_from_model: ClassVar[bool] = False
+    """True where the method's ``lr`` defaults to the learning rate of the model it weights."""
 
     def __init__(self, num_tasks: int):
         if num_tasks < 1:

@@ -2,10 +2,21 @@
 
 Task logits ξ give ``z = softmax(ξ)``; the update is the gradient of
 ``Σᵢ zᵢ log Lᵢ`` rescaled by ``c = (Σᵢ zᵢ/Lᵢ)⁻¹``, i.e. task weights
-``wᵢ = c · zᵢ / Lᵢ`` (the paper divides by the normaliser; the public MT10
-script multiplies). After the optimizer step the losses are recomputed on the
-same batch and the logits move against ``J_zᵀ δ`` with
-``δᵢ = log Lᵢ(before) − log Lᵢ(after)``, plus weight decay γ on ξ.
+``wᵢ = c · zᵢ / Lᵢ`` (the paper's Algorithm 1 and the authors' famo.py:30-33 divide
+by ``Σ zᵢ/Lᵢ``; their MT10 agent mtrl_files/famo.py:373-375 multiplies by it, which
+this module does not follow). After the optimizer step the losses are recomputed on
+the same batch and the logits move against ``J_zᵀ δ`` with
+``δᵢ = log Lᵢ(before) − log Lᵢ(after)``, by Adam with weight decay γ on ξ
+(famo.py:36-45; mtrl_files/famo.py:409-430 does the same on the critic's batch).
+
+Defaults are the MT10 run's: ``gamma = 0.01``, ``lr = 0.025`` (mtrl_files/run.sh:5-6,
+passed as ``agent.builder.gamma`` and ``w_lr`` on line 8; the yaml's 1e-3 and 0.01,
+famo_state_sac.yaml:25-26, are overridden there).
+
+In SAC the MT10 script puts only the **critic** loss through FAMO and takes the plain
+mean of the actor loss (mtrl_files/famo.py:461-463), so the ``famo`` method's actor
+combiner is ``mean`` (``actor_default``); ``actor=famo`` asks for FAMO on the actor too
+(see ``mtrl.combine.make_pair``).
 
 ``loss_after="same_batch"`` (the default) is the paper's algorithm: the trainer
 recomputes the losses after the step, one extra forward per update.
@@ -13,14 +24,18 @@ recomputes the losses after the step, one extra forward per update.
 fresh batch instead (no extra forward; δ then also carries the difference
 between two batches), a cheaper approximation offered for comparison.
 
-FAMO needs positive losses ``Lᵢ − mᵢ``; ``m`` is ``min_loss`` (0 by default,
-right for the critic). A loss that can go below it (the SAC actor loss) moves
-that task's bound to ``Lᵢ − 1`` when it does, which is recorded in the state.
+FAMO needs positive losses ``Lᵢ − mᵢ``; ``m`` is ``min_loss`` (0 by default, right for
+the critic's squared TD error; the paper's ``ℓᵢ*``, famo.py:25). Only with
+``actor=famo`` can a loss go below it (the SAC actor loss is negative and unbounded):
+this project then moves that task's bound to ``Lᵢ − 1``, which is recorded in the
+state. That bound is not in the paper or the authors' code, and under it each task's
+actor weight follows the noise of its loss (issue 12: with noisy negative losses the
+top weight exceeded 0.5 on 7 % of steps); ``actor=famo`` is for comparison only.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -33,13 +48,14 @@ class FAMO(Combiner):
 
     name = "famo"
     needs_grads = False
+    actor_default: ClassVar[str] = "mean"
     LOSS_AFTER = ("same_batch", "next_batch")
 
     def __init__(
         self,
         num_tasks: int,
         lr: float = 0.025,
-        gamma: float = 1e-3,
+        gamma: float = 0.01,
         min_loss: float = 0.0,
         eps: float = 1e-8,
         loss_after: str = "same_batch",
@@ -49,6 +65,8 @@ class FAMO(Combiner):
             raise ValueError(
                 f"famo loss_after must be one of {', '.join(self.LOSS_AFTER)}, got {loss_after!r}"
             )
+        if not lr > 0 or not gamma >= 0:
+            raise ValueError(f"famo needs lr > 0 and gamma >= 0, got lr={lr}, gamma={gamma}")
         self.lr, self.gamma, self.min_loss, self.eps = lr, gamma, min_loss, eps
         self.loss_after = loss_after
         self.learns_after_step = loss_after == "same_batch"

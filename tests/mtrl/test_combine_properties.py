@@ -173,34 +173,6 @@ def test_dibs_tstep_keeps_the_projected_iterate():
     torch.testing.assert_close(d, torch.tensor([1.0, 0.0], dtype=F64))  # not 3.0
 
 
-def test_famo_weights_and_logit_update():
-    famo = make("famo", 2)
-    out = famo(torch.tensor([1.0, 2.0]))
-    # z = (½, ½), c = 1 / (½/1 + ½/2) = 4/3, w = c z / L = (2/3, 1/3)
-    torch.testing.assert_close(out.weights, torch.tensor([2 / 3, 1 / 3]))
-    famo.after_step(torch.tensor([0.5, 1.9]))  # task 0 improved far more
-    z = torch.softmax(famo.logits.detach(), 0)
-    assert z[0] < z[1]  # so the next weights favour task 1
-
-
-def test_famo_tolerates_a_loss_below_its_bound():
-    famo = make("famo", 2)
-    out = famo(torch.tensor([-3.0, 2.0]))
-    assert torch.isfinite(out.weights).all() and (out.weights > 0).all()
-    assert famo.bound[0] == -4.0 and famo.bound[1] == 0.0
-
-
-def test_ldc_initial_normalisation_and_router_step():
-    ldc = make("ldc", 2, lamb=0.1)
-    out = ldc(torch.tensor([1.0, 2.0]))
-    # ratios (1, 2): normalised losses equal, σ = (½, ½) → ∂f/∂L = σ / r
-    torch.testing.assert_close(out.weights, torch.tensor([0.5, 0.25]))
-    for _ in range(50):  # task 1's normalised loss stays 4× task 0's
-        ldc(torch.tensor([1.0, 8.0]))
-    sigma = torch.softmax(ldc.logits.detach(), 0)
-    assert sigma[0] > sigma[1]  # the router levels σᵢ L̃ᵢ by moving weight to the smaller loss
-
-
 @pytest.mark.parametrize("name", METHODS)
 def test_state_dict_round_trip(name):
     a, b = make(name, 3), make(name, 3)
@@ -214,29 +186,3 @@ def test_state_dict_round_trip(name):
     for x, y in ((oa.direction, ob.direction), (oa.weights, ob.weights)):
         if x is not None:
             torch.testing.assert_close(x, y)
-
-
-def test_famo_next_batch_learns_from_the_next_call_as_same_batch_does_from_after_step():
-    same, nxt = make("famo", 3), make("famo", 3, loss_after="next_batch")
-    assert same.learns_after_step and not nxt.learns_after_step
-    seq = torch.tensor([[1.0, 2.0, 3.0], [0.5, 1.9, 2.0], [0.4, 1.8, 1.0]])
-    for before, after in itertools.pairwise(seq):
-        same(before)
-        same.after_step(after)
-        nxt(before)
-        nxt.after_step(after)  # a no-op in next_batch mode: it learns on the next call
-    nxt(seq[-1])
-    torch.testing.assert_close(nxt.logits.detach(), same.logits.detach())
-    assert not torch.equal(nxt.logits.detach(), torch.zeros(3))
-
-
-def test_famo_rejects_an_unknown_loss_after():
-    with pytest.raises(ValueError, match="loss_after must be one of same_batch, next_batch"):
-        make("famo", 2, loss_after="later")
-
-
-def test_famo_non_finite_after_losses_leave_the_logits_direction_alone():
-    famo = make("famo", 2)
-    famo(torch.tensor([1.0, 2.0]))
-    famo.after_step(torch.tensor([float("nan"), 1.0]))
-    assert torch.isfinite(famo.logits).all()
