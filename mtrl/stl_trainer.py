@@ -20,7 +20,8 @@ from agents.stl import make_single_task_sac
 from mtrl.checkpoint import atomic_write_bytes
 from mtrl.config import Resolved, TrainConfig
 from mtrl.evaluate import evaluate
-from reward_transforms import RewardTransform
+from mtrl.finished import mark_finished
+from reward_transforms import NonFiniteReward, RewardTransform
 
 
 class _EpisodeReturns(BaseCallback):
@@ -44,11 +45,17 @@ class _EpisodeReturns(BaseCallback):
 
 
 def train_stl(cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyper) -> Path:
-    """Train K independent SB3 SACs in turns of ``eval_interval`` steps, evaluating after each."""
-    from mtrl.trainer import log_eval  # the shared evaluation logging
+    """Train K independent SB3 SACs in turns of ``eval_interval`` steps, evaluating after each.
+
+    ``stl`` keeps no checkpoints: a run started again in its folder (a sweep's re-run of an
+    interrupted one) starts from step 0 and purges the earlier attempt's curves. A
+    non-finite reward stops the run (``TrainingStopped``) naming the task and its map.
+    """
+    from mtrl.trainer import TrainingStopped, log_eval  # the shared evaluation logging
 
     names, k = resolved.task_names, len(resolved.task_names)
-    writer = SummaryWriter(str(run_dir))
+    again = any(run_dir.glob("events.out.tfevents.*"))
+    writer = SummaryWriter(str(run_dir), purge_step=0 if again else None)
     vector = "sync" if cfg.vector == "auto" else cfg.vector  # evaluation only: no probe
     eval_env = envs.make_eval_env(names, cfg.seed, cfg.eval_goals, cfg.max_episode_steps, vector)
     models, callbacks = [], []
@@ -56,6 +63,8 @@ def train_stl(cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyp
         env = RewardTransform(
             envs.make_task_env(name, i, k, cfg.seed, cfg.max_episode_steps),
             resolved.transforms.get(i),
+            task=i,
+            name=name,
         )
         models.append(
             make_single_task_sac(
@@ -89,6 +98,8 @@ def train_stl(cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyp
                 alpha = float(model.log_ent_coef.detach().exp().item())
                 writer.add_scalar(f"alpha/{name}", alpha, done)
             writer.flush()
+    except NonFiniteReward as err:
+        raise TrainingStopped(f"{err}; stl keeps no checkpoints: a re-run starts over") from None
     finally:
         writer.close()
         eval_env.close()
@@ -97,4 +108,5 @@ def train_stl(cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyp
         model.save(tmp)
         atomic_write_bytes(run_dir / f"stl_{name}.zip", tmp.read_bytes())
         tmp.unlink()
+    mark_finished(run_dir, done)  # the last act of a completed run
     return run_dir

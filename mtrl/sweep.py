@@ -1,9 +1,11 @@
 """Run an experiment's grid: in local processes or as Ray tasks; resumable, with a live summary.
 
 Every run has a fixed folder ``<storage>/<experiment>/<method>__<transform>__s<seed>``, so
-re-running a sweep finds its own runs: a finished one (``model.pt``) is skipped, an
-interrupted one (``config.yaml``, no ``model.pt``) continues from its newest checkpoint
-(``mtrl train --resume``), and a missing one starts.
+re-running a sweep finds its own runs: a finished one (``finished.json``, see
+``mtrl.finished``; the same for multi-task and ``stl`` runs) is skipped, an interrupted one
+(``config.yaml``, no marker) continues from its newest checkpoint (``mtrl train --resume``;
+an ``stl`` run, which keeps no checkpoints, starts over in its folder), and a missing one
+starts.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from mtrl.config import RESUME_OVERRIDES, ConfigError, TrainConfig, build_config, to_dict
 from mtrl.experiment import Experiment, RunSpec
+from mtrl.finished import is_finished
 
 
 @dataclass
@@ -32,8 +35,8 @@ class Outcome:
 
 
 def run_state(run_dir: Path) -> str:
-    """``done`` (has ``model.pt``), ``partial`` (has ``config.yaml``) or ``new``."""
-    if (run_dir / "model.pt").is_file():
+    """``done`` (``mtrl.finished.is_finished``), ``partial`` (has ``config.yaml``) or ``new``."""
+    if is_finished(run_dir):
         return "done"
     if (run_dir / "config.yaml").is_file():
         return "partial"

@@ -35,6 +35,7 @@ from mtrl.checkpoint import (
 )
 from mtrl.config import ConfigError, Resolved, TrainConfig, to_dict, validate
 from mtrl.evaluate import EvalResult, eval_tag_prefix, evaluate
+from mtrl.finished import is_finished, mark_finished
 from mtrl.profile import section
 from reward_transforms import NonFiniteReward, TaskRewardTransform, describe, label
 
@@ -305,6 +306,8 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
     if cfg.method == "stl":
         from mtrl.stl_trainer import train_stl
 
+        if resume_dir is not None and is_finished(run_dir):
+            return RunResult(run_dir, cfg.total_steps, notes=["the run had already finished"])
         return RunResult(train_stl(cfg, resolved, run_dir, hyper), cfg.total_steps)
 
     vector, notes = cfg.vector, []
@@ -367,6 +370,7 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
         eval_env.close()
         if not (run_dir / "model.pt").exists():  # a signal landed on the last step
             save_model(agent, names, cfg, run_dir)
+        mark_finished(run_dir, start)
         return RunResult(run_dir, start, notes=[*notes, "the run had already finished"])
 
     # a resumed run rewrites the curves from the checkpoint's step on
@@ -490,6 +494,7 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
     if step < cfg.total_steps:  # stopped by a signal: its checkpoint is the way back
         return RunResult(run_dir, step, stop.signum, notes)
     save_model(agent, names, cfg, run_dir)
+    mark_finished(run_dir, step)  # the last act of a completed run
     return RunResult(run_dir, step, None, notes)
 
 

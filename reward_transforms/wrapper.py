@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -12,6 +13,34 @@ from reward_transforms.maps import RewardMap
 
 class NonFiniteReward(ArithmeticError):
     """A task's reward (raw from the env, or after its map) is NaN or infinite."""
+
+
+def transform_rewards(
+    raw: np.ndarray,
+    maps: Mapping[int, RewardMap],
+    task_ids: Sequence[int],
+    task_names: Sequence[str],
+) -> np.ndarray:
+    """``raw[j]`` through ``maps[j]`` (where given); raise ``NonFiniteReward`` on NaN or inf.
+
+    Position ``j`` is task ``task_ids[j]`` named ``task_names[j]``; the error names the
+    task and, when the map made the value non-finite, the map and the raw reward. The one
+    check both wrappers (the multi-task vector env and ``stl``'s single envs) go through.
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    out = raw.copy()
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, by task
+        for j, fn in maps.items():
+            out[j : j + 1] = fn(raw[j : j + 1])
+    if not np.isfinite(out).all():
+        j = int(np.flatnonzero(~np.isfinite(out))[0])
+        what = f"task{task_ids[j]} ({task_names[j]})"
+        if not np.isfinite(raw[j]):
+            raise NonFiniteReward(f"the env returned a non-finite reward {raw[j]} for {what}")
+        raise NonFiniteReward(
+            f"reward map {maps[j]} overflowed for {what}: raw reward {raw[j]:.6g} -> {out[j]}"
+        )
+    return out
 
 
 class TaskRewardTransform(gym.vector.VectorWrapper):
@@ -58,35 +87,29 @@ class TaskRewardTransform(gym.vector.VectorWrapper):
         else:
             obs, reward, terminated, truncated, info = self.env.step(self._pending)
         raw = np.asarray(reward, dtype=np.float64)
-        out = raw.copy()
-        with np.errstate(over="ignore", invalid="ignore"):  # reported below, by task
-            for i, fn in self.transforms.items():
-                out[i : i + 1] = fn(raw[i : i + 1])
-        if not np.isfinite(out).all():
-            i = int(np.flatnonzero(~np.isfinite(out))[0])
-            what = f"task{i} ({self.task_names[i]})"
-            if not np.isfinite(raw[i]):
-                raise NonFiniteReward(f"the env returned a non-finite reward {raw[i]} for {what}")
-            raise NonFiniteReward(
-                f"reward map {self.transforms[i]} overflowed for {what}: "
-                f"raw reward {raw[i]:.6g} -> {out[i]}"
-            )
+        out = transform_rewards(raw, self.transforms, range(len(raw)), self.task_names)
         info = dict(info)
         info["raw_reward"] = raw
         return obs, out, terminated, truncated, info
 
 
 class RewardTransform(gym.Wrapper):
-    """The single-env form of ``TaskRewardTransform``: one env, one map (or None)."""
+    """The single-env form of ``TaskRewardTransform``: one env (task ``task``), one map or None.
 
-    def __init__(self, env: gym.Env, fn: RewardMap | None):
+    It runs the same ``transform_rewards`` check: a non-finite reward raises
+    ``NonFiniteReward`` naming ``task{task} (name)`` and the map.
+    """
+
+    def __init__(self, env: gym.Env, fn: RewardMap | None, task: int = 0, name: str | None = None):
         super().__init__(env)
         self.fn = fn
+        self.task, self.name = task, name or f"env{task}"
 
     def step(self, action: Any):  # type: ignore[override]
         obs, reward, terminated, truncated, info = self.env.step(action)
         raw = float(reward)
         info = dict(info)
         info["raw_reward"] = raw
-        out = raw if self.fn is None else float(self.fn(np.array([raw]))[0])
+        maps = {} if self.fn is None else {0: self.fn}
+        out = float(transform_rewards(np.array([raw]), maps, [self.task], [self.name])[0])
         return obs, out, terminated, truncated, info

@@ -46,7 +46,7 @@ def experiment_file(tmp_path, **changes):
 
 
 def finished(folder):
-    return {p.parent.name for p in folder.glob("*/model.pt")}
+    return {p.parent.name for p in folder.glob("*/finished.json")}
 
 
 @pytest.mark.parametrize(
@@ -118,6 +118,64 @@ def test_local_sweep_rerun_skips_and_report_matches_the_event_files(tmp_path, ca
     _assert_png(out / "curves.png")
     _assert_png(out / "robustness.png")
     _assert_png(out / "per_task_task1-pow4.png")
+
+
+def test_stl_sweep_rerun_skips_and_the_report_is_unchanged(tmp_path, capsys):
+    path = experiment_file(
+        tmp_path, methods=["stl"], transforms=["none"], seeds=[0], hidden=[32, 32]
+    )
+    storage = tmp_path / "runs"
+    sweep = ["sweep", str(path), "--storage", str(storage), "--max-parallel", "1"]
+    report_args = ["report", str(storage / "tiny"), "--format", "md"]
+    run, csv_path = storage / "tiny" / "stl__none__s0", storage / "tiny" / "report" / "results.csv"
+    assert main(sweep) == 0
+    assert finished(storage / "tiny") == {"stl__none__s0"}
+    files = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert main(report_args) == 0
+    first = csv_path.read_text()
+    capsys.readouterr()
+
+    assert main(sweep) == 0
+    err = capsys.readouterr().err
+    assert "[1/1] 0 done · 1 skipped" in err and "stl__none__s0: skipped" in err, err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == files  # nothing trained again
+    assert main(report_args) == 0
+    assert csv_path.read_text() == first
+    assert [s for s, _ in read_scalars(run)["success/mean"]] == [15, 30]
+
+    # an interrupted stl run (no marker, no models) starts over in its folder and purges
+    # the earlier attempt's curves, including steps the new attempt does not reach
+    (run / "finished.json").unlink()
+    for model in run.glob("stl_*.zip"):
+        model.unlink()
+    stale = SummaryWriter(str(run))
+    stale.add_scalar("success/mean", 0.5, 45)
+    stale.close()
+    assert main(sweep) == 0
+    assert "[1/1] 1 done · 0 skipped" in capsys.readouterr().err
+    assert [s for s, _ in read_scalars(run)["success/mean"]] == [15, 30]
+
+
+def test_read_scalars_keeps_the_later_write_of_a_repeated_step(tmp_path):
+    # two trainings into one folder without a purge (stl runs re-run by old sweeps)
+    for values in ([0.0, 0.25, 0.75], [0.5, 1.0]):
+        writer = SummaryWriter(str(tmp_path))
+        for i, v in enumerate(values):
+            writer.add_scalar("success/a", v, (i + 1) * 100)
+        writer.close()
+    assert read_scalars(tmp_path)["success/a"] == [(100, 0.5), (200, 1.0), (300, 0.75)]
+
+
+def test_report_reads_a_twice_written_run_once(tmp_path):
+    _write_run(tmp_path / "run", "mean", [], 0, ["a", "b"], [[1.0, 1.0], [1.0, 1.0]])
+    writer = SummaryWriter(str(tmp_path / "run"))  # the same run trained again: lower values
+    for i, row in enumerate([[0.0, 0.5], [0.5, 0.5]]):
+        for task, value in zip(["a", "b"], row, strict=True):
+            writer.add_scalar(f"success/{task}", value, (i + 1) * 100)
+    writer.close()
+    (g,) = report.group_stats(report.load_runs(tmp_path)[0])
+    np.testing.assert_array_equal(g.curve_steps, [100, 200])
+    assert g.final_mean == pytest.approx(0.5) and g.best_mean == pytest.approx(0.5)
 
 
 def test_ray_sweep_on_a_local_cluster_then_rerun_skips(tmp_path):

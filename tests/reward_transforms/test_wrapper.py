@@ -1,7 +1,9 @@
+import gymnasium as gym
 import numpy as np
+import pytest
 
 import envs
-from reward_transforms import TaskRewardTransform, make_map
+from reward_transforms import NonFiniteReward, RewardTransform, TaskRewardTransform, make_map
 
 
 def test_only_the_chosen_task_is_transformed_and_raw_passes_through():
@@ -24,3 +26,70 @@ def test_only_the_chosen_task_is_transformed_and_raw_passes_through():
         assert "success" in info or "final_info" in info
     env.close()
     plain.close()
+
+
+class _ConstantReward(gym.Wrapper):
+    """The wrapped env's every reward replaced by ``value``."""
+
+    def __init__(self, env, value):
+        super().__init__(env)
+        self.value = value
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = self.env.step(action)
+        return obs, self.value, terminated, truncated, info
+
+
+def _single(value, spec):
+    base = envs.make_task_env("drawer-close-v3", 1, 2, seed=0, max_episode_steps=10)
+    fn = make_map(spec) if spec else None
+    return RewardTransform(_ConstantReward(base, value), fn, task=1, name="drawer-close-v3")
+
+
+def test_single_env_wrapper_stops_an_exp_overflow_naming_task_and_map():
+    env = _single(1000.0, "exp")  # exp(1000) overflows float64
+    env.reset(seed=0)
+    with pytest.raises(NonFiniteReward, match=r"reward map exp overflowed for task1 "):
+        env.step(env.action_space.sample())
+    env.close()
+
+
+def test_single_env_wrapper_stops_a_non_finite_env_reward_naming_the_task():
+    env = _single(float("nan"), None)
+    env.reset(seed=0)
+    expected = r"non-finite reward nan for task1 \(drawer-close-v3\)"
+    with pytest.raises(NonFiniteReward, match=expected):
+        env.step(env.action_space.sample())
+    env.close()
+
+
+class _ConstantRewards(gym.vector.VectorWrapper):
+    """The wrapped vector env's rewards replaced by ``values``."""
+
+    def __init__(self, env, values):
+        super().__init__(env)
+        self.values = np.asarray(values, dtype=np.float64)
+
+    def step(self, actions):
+        obs, _, terminated, truncated, info = self.env.step(actions)
+        return obs, self.values.copy(), terminated, truncated, info
+
+
+def test_single_and_vector_wrappers_report_the_same_overflow():
+    # one check for both paths: the same raw reward of task1 gives the same message
+    env = _single(800.0, "exp")
+    env.reset(seed=0)
+    with pytest.raises(NonFiniteReward) as single:
+        env.step(env.action_space.sample())
+    env.close()
+    names = ["reach-v3", "drawer-close-v3"]
+    base = envs.make_vector_env(names, seed=0, max_episode_steps=10, vector="sync")
+    vec = TaskRewardTransform(_ConstantRewards(base, [0.5, 800.0]), {1: make_map("exp")}, names)
+    vec.reset(seed=0)
+    with pytest.raises(NonFiniteReward) as vector:
+        vec.step(vec.action_space.sample())
+    vec.close()
+    assert str(single.value) == str(vector.value)
+    assert str(single.value) == (
+        "reward map exp overflowed for task1 (drawer-close-v3): raw reward 800 -> inf"
+    )

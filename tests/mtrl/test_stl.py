@@ -1,0 +1,99 @@
+"""`--method stl` (one SB3 SAC per task): its learning rates, reward check and finished marker."""
+
+import json
+
+import gymnasium as gym
+import pytest
+
+from agents.sac import SACHyper
+from agents.stl import SeparateRateSAC, make_single_task_sac
+from mtrl.cli import main
+
+TINY = [
+    "--method",
+    "stl",
+    "--total-steps",
+    "30",
+    "--warmup-steps",
+    "10",
+    "--batch-per-task",
+    "8",
+    "--hidden",
+    "32",
+    "32",
+    "--eval-interval",
+    "15",
+    "--eval-episodes",
+    "1",
+    "--max-episode-steps",
+    "15",
+    "--vector",
+    "sync",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
+
+
+def _rates(model: SeparateRateSAC) -> tuple[float, float, float]:
+    optimizers = (model.actor.optimizer, model.critic.optimizer, model.ent_coef_optimizer)
+    return tuple(o.param_groups[0]["lr"] for o in optimizers)
+
+
+def test_each_optimizer_keeps_its_own_rate_through_training():
+    hyper = SACHyper(hidden=(32, 32), actor_lr=1e-3, critic_lr=2e-3, alpha_lr=5e-4)
+    model = make_single_task_sac(gym.make("Pendulum-v1"), hyper, 8, 100, 10, 1, 0, "cpu")
+    model.learn(20)  # SB3's train() resets every optimizer to the one schedule first
+    assert model._n_updates > 0
+    assert _rates(model) == (1e-3, 2e-3, 5e-4)
+
+
+def test_stl_run_honours_critic_and_alpha_rates_and_writes_the_marker(tmp_path):
+    logdir = tmp_path / "runs"
+    args = ["train", *TINY, "--tasks", "reach-v3,drawer-close-v3", "--logdir", str(logdir)]
+    rates = ["--actor-lr", "1e-3", "--critic-lr", "2e-3", "--alpha-lr", "5e-4"]
+    assert main([*args, *rates]) == 0
+    (run,) = logdir.iterdir()
+    assert json.loads((run / "finished.json").read_text())["step"] == 30
+    for task in ("reach-v3", "drawer-close-v3"):
+        model = SeparateRateSAC.load(run / f"stl_{task}.zip", device="cpu")
+        assert _rates(model) == (1e-3, 2e-3, 5e-4)
+
+
+def test_overflowing_transform_stops_an_stl_run_naming_task_and_map(tmp_path, capsys):
+    # reach-v3's first rewards are > 1, so affine(1e308,1e308) overflows on task1's first step
+    logdir = tmp_path / "runs"
+    code = main(
+        [
+            "train",
+            *TINY,
+            "--tasks",
+            "drawer-close-v3,reach-v3",
+            "--transform",
+            "task1:affine(1e308,1e308)",
+            "--logdir",
+            str(logdir),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "reward map affine(1e+308,1e+308) overflowed for task1 (reach-v3)" in err
+    assert len(err.strip().splitlines()) == 1
+    (run,) = logdir.iterdir()
+    assert not (run / "finished.json").exists()
+    assert not list(run.glob("stl_*.zip"))
+
+
+@pytest.mark.parametrize("files", [["finished.json"], ["model.pt"], ["stl_a.zip", "stl_b.zip"]])
+def test_finished_marker_and_the_older_runs_it_recognises(tmp_path, files):
+    from mtrl.sweep import run_state
+
+    run = tmp_path / "run"
+    assert run_state(run) == "new"
+    run.mkdir()
+    (run / "config.yaml").write_text("method: stl\ntasks: a,b\n")
+    (run / "stl_a.zip").write_bytes(b"")  # one task of two: not finished
+    assert run_state(run) == "partial"
+    for name in files:
+        (run / name).write_bytes(b"")
+    assert run_state(run) == "done"
