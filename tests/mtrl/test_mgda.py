@@ -41,15 +41,17 @@ def test_mgda_each_normalisation_hand_computed(normalization, weights):
 
 
 def test_mgda_loss_normalisation_divides_by_the_absolute_loss():
-    # g1 = (1, 0), g2 = (2, 2), L = (1, −2): g2/|L2| = (1, 1), g1·(1, 1) ≥ ‖g1‖², so α = (1, 0).
-    # Dividing by L2 itself would flip g2 to (−1, −1) and give α = (0.6, 0.4).
-    g = torch.tensor([[1.0, 0.0], [2.0, 2.0]], dtype=F64)
+    # g1 = (1, 0), g2 = (−2, 4), L = (1, −2): u2 = g2/|L2| = (−1, 2), u1·u2 = −1, ‖u2‖² = 5:
+    # t = (5 + 1)/(1 + 5 + 2) = 3/4 on u1. Dividing by L2 itself flips u2 to (1, −2) and gives
+    # α = (1, 0); a normaliser floored at 0 instead of |L| gives α ≈ (1, 0) too.
+    g = torch.tensor([[1.0, 0.0], [-2.0, 4.0]], dtype=F64)
+    out = mgda(g, torch.tensor([1.0, -2.0], dtype=F64), "loss")
+    torch.testing.assert_close(out.weights, torch.tensor([0.75, 0.25], dtype=F64))
+    torch.testing.assert_close(out.direction, torch.tensor([0.25, 1.0], dtype=F64))
     for normalization in ("loss", "loss+"):
         neg = mgda(g, torch.tensor([1.0, -2.0], dtype=F64), normalization)
         pos = mgda(g, torch.tensor([1.0, 2.0], dtype=F64), normalization)
         torch.testing.assert_close(neg.weights, pos.weights)
-    out = mgda(g, torch.tensor([1.0, -2.0], dtype=F64), "loss")
-    torch.testing.assert_close(out.weights, torch.tensor([1.0, 0.0], dtype=F64))
 
 
 def test_mgda_none_hand_computed_and_default_is_loss_plus():
@@ -207,6 +209,26 @@ def loss_fns(agent: MultiTaskSAC, batch: Batch, which: str):
         lambda: (lambda r: (r[0], [r[2]]))(agent.actor_losses_with_representation(batch, noise)),
         agent.actor_params,
     )
+
+
+def test_representation_is_the_last_hidden_activation():
+    agent, batch = small_agent(3), real_batch(3)
+    noise = torch.randn(batch.act.shape, dtype=F64)
+    act, logp, z = agent.actor.forward_with_hidden(batch.obs, noise)
+    want_act, want_logp = agent.actor(batch.obs, noise=noise)
+    torch.testing.assert_close((act, logp), (want_act, want_logp))
+    h = batch.obs
+    for layer in agent.actor.net.layers[:-1]:
+        h = torch.relu(layer(h))
+    torch.testing.assert_close(z, h)
+    assert z.shape == (3, 6, 16)
+    q1, q2, (z1, z2) = agent.critic.forward_with_hidden(batch.obs, batch.act)
+    torch.testing.assert_close((q1, q2), agent.critic(batch.obs, batch.act))
+    h = torch.cat([batch.obs, batch.act], -1)
+    for layer in agent.critic.q2.layers[:-1]:
+        h = torch.relu(layer(h))
+    torch.testing.assert_close(z2, h)
+    assert z1.shape == z2.shape == (3, 6, 16)
 
 
 def full_representation_grads(rep_fn, k: int) -> tuple[torch.Tensor, torch.Tensor]:
