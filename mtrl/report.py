@@ -9,6 +9,10 @@ Statistics per group, over its seeds:
   95 % stratified-bootstrap interval (seeds resampled within each task, as rliable does);
 - drop: the method's own untransformed final success minus its final success under the
   transform (the study's headline: how much a reward map hurts a method).
+
+Curves come from ``mtrl.events.read_scalars``: one value per step, so a run trained twice
+into its folder (as sweeps once did to ``stl`` runs) counts each evaluation once, with the
+later write.
 """
 
 from __future__ import annotations
@@ -89,9 +93,7 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
         success = np.array([[v for _, v in scalars[f"success/{t}"]] for t in tasks]).T
         transform = label(cfg.get("transform") or [])
         method = cfg.get("label") or cfg["method"]  # a variant keeps its own name
-        runs.append(
-            RunCurves(run, method, transform, int(cfg["seed"]), tasks, steps, success)
-        )
+        runs.append(RunCurves(run, method, transform, int(cfg["seed"]), tasks, steps, success))
     if not runs:
         raise ConfigError(f"mtrl report: no run with evaluations under {root}")
     return runs, notes

@@ -1,6 +1,7 @@
 """`mtrl sweep` (local processes and a local Ray cluster) and `mtrl report`, on tiny real runs."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -154,6 +155,22 @@ def test_stl_sweep_rerun_skips_and_the_report_is_unchanged(tmp_path, capsys):
     assert main(sweep) == 0
     assert "[1/1] 1 done · 0 skipped" in capsys.readouterr().err
     assert [s for s, _ in read_scalars(run)["success/mean"]] == [15, 30]
+
+
+def test_multi_task_run_writes_the_finished_marker_last(tiny):
+    # the stl trainer's marker: tests/mtrl/test_stl.py
+    from mtrl.sweep import run_state
+    from mtrl.trainer import train
+
+    cfg = tiny(total_steps=30, warmup_steps=10, eval_interval=15, max_episode_steps=15)
+    run = train(cfg).run_dir
+    assert json.loads((run / "finished.json").read_text())["step"] == 30
+    assert (run / "model.pt").is_file() and run_state(run) == "done"
+    # killed between model.pt and the marker: a resume finishes the contract
+    (run / "finished.json").unlink()
+    result = train(cfg, run)
+    assert "the run had already finished" in result.notes
+    assert json.loads((run / "finished.json").read_text())["step"] == 30
 
 
 def test_read_scalars_keeps_the_later_write_of_a_repeated_step(tmp_path):
