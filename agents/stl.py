@@ -17,8 +17,10 @@ class SeparateRateSAC(SAC):
 
     SB3 builds the actor, critic and ``ent_coef`` optimizers from one schedule
     (``learning_rate``, here the actor's) and resets all three to it at the start of
-    every ``train`` call (stable_baselines3/sac/sac.py, ``SAC.train``:
-    ``self._update_learning_rate([actor, critic, ent_coef optimizers])``). This class
+    every ``train`` call (stable-baselines3 2.9.2: sac/sac.py:193 builds the ``ent_coef``
+    optimizer at ``lr_schedule(1)``; sac/sac.py:209-214, ``SAC.train``, passes all three to
+    ``_update_learning_rate``, common/base_class.py:287-301, which sets each to the one
+    schedule). This class
     lets that happen, then sets the critic's and the temperature's rates, so each
     optimizer steps at its own constant rate, as mtrl's multi-task SAC does.
     ``None`` keeps SB3's single rate (and lets ``SAC.load`` rebuild the object).
