@@ -20,9 +20,8 @@ class SeparateRateSAC(SAC):
     every ``train`` call (stable-baselines3 2.9.2: sac/sac.py:193 builds the ``ent_coef``
     optimizer at ``lr_schedule(1)``; sac/sac.py:209-214, ``SAC.train``, passes all three to
     ``_update_learning_rate``, common/base_class.py:287-301, which sets each to the one
-    schedule). This class
-    lets that happen, then sets the critic's and the temperature's rates, so each
-    optimizer steps at its own constant rate, as mtrl's multi-task SAC does.
+    schedule). This class lets that happen, then sets the critic's and the temperature's
+    rates, so each optimizer steps at its own constant rate, as mtrl's multi-task SAC does.
     ``None`` keeps SB3's single rate (and lets ``SAC.load`` rebuild the object).
     """
 
