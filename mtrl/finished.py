@@ -8,6 +8,7 @@ a signal, an error or a kill has none. ``mtrl sweep`` asks ``is_finished`` to sk
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,9 +19,41 @@ from mtrl.checkpoint import atomic_write_bytes
 FINISHED = "finished.json"
 
 
+SOURCE_DIRS = ("mtrl", "agents", "envs", "reward_transforms")
+"""The packages whose code decides what a run computes."""
+
+
+def source_commit() -> dict[str, str | bool | None]:
+    """The git commit of the code running now, and whether its packages differ from it.
+
+    ``{"commit": None, "dirty": None}`` when the code is not a git checkout.
+    """
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    status = git("status", "--porcelain", "--untracked-files=no", "--", *SOURCE_DIRS)
+    return {"commit": commit, "dirty": bool(status)}
+
+
 def mark_finished(run_dir: str | Path, step: int) -> None:
-    """Write ``finished.json`` (the step reached and the time) atomically into ``run_dir``."""
-    record = {"step": int(step), "finished_at": datetime.now(UTC).isoformat()}
+    """Write ``finished.json`` atomically into ``run_dir``: the step reached, the time, and the
+    commit of the code that finished the run (``source_commit``)."""
+    record = {
+        "step": int(step),
+        "finished_at": datetime.now(UTC).isoformat(),
+        **source_commit(),
+    }
     atomic_write_bytes(Path(run_dir) / FINISHED, (json.dumps(record) + "\n").encode())
 
 
