@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from mtrl.checkpoint import atomic_write_bytes
+from mtrl.provenance import code_fingerprint
 
 FINISHED = "finished.json"
 
@@ -47,12 +48,14 @@ def source_commit() -> dict[str, str | bool | None]:
 
 
 def mark_finished(run_dir: str | Path, step: int) -> None:
-    """Write ``finished.json`` atomically into ``run_dir``: the step reached, the time, and the
-    commit of the code that finished the run (``source_commit``)."""
+    """Write ``finished.json`` atomically into ``run_dir``: the step reached, the time, the
+    commit of the code that finished the run (``source_commit``) and the fingerprint of its
+    compute path (``mtrl.provenance``), by which a report tells a stale run."""
     record = {
         "step": int(step),
         "finished_at": datetime.now(UTC).isoformat(),
         **source_commit(),
+        "code": code_fingerprint(),
     }
     atomic_write_bytes(Path(run_dir) / FINISHED, (json.dumps(record) + "\n").encode())
 
