@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-parallel",
         type=_typed(int),
         default=None,
-        help="local: runs at once (default: half the cores, at least 1)",
+        help="local: runs at once (default: one per core, one thread each)",
     )
     sweep.add_argument(
         "--address", default=None, help="ray: cluster address, e.g. auto or HOST:6379"
@@ -205,7 +205,6 @@ def _report(train: Any, cfg: Any, resume_dir: Any, stopped: type[Exception]) -> 
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    import os
     from pathlib import Path
 
     from mtrl import sweep
@@ -222,12 +221,19 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    if args.backend == "local":
+        parallel = args.max_parallel or sweep.default_parallel()
+        threads = sweep.threads_per_run(parallel)
+    else:
+        parallel, threads = 0, max(1, int(args.cpus_per_run))
+    vectors = sorted({sweep.worker_vector(r.config.vector, threads) for r in experiment.runs})
+    at_once = f"{parallel} at once" if parallel else "as many at once as the cluster holds"
     say(
         f"sweep {experiment.name}: {len(experiment.runs)} runs "
-        f"under {Path(args.storage) / experiment.name}"
+        f"under {Path(args.storage) / experiment.name}; {at_once}, {threads} thread(s) each, "
+        f"vector env {'/'.join(vectors)}"
     )
     if args.backend == "local":
-        parallel = args.max_parallel or max(1, (os.cpu_count() or 2) // 2)
         outcomes = sweep.run_local(experiment, parallel, args.device, say)
     else:
         outcomes = sweep.run_ray(

@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -79,6 +80,42 @@ def run_one(values: dict[str, Any], threads: int) -> tuple[str, str]:
     return "done", f"success/mean {success[-1][1]:.2f}" if success else "done"
 
 
+def default_parallel() -> int:
+    """Runs at once by default: one per core (each single-threaded).
+
+    Small study-sized runs are many small ops that a second thread barely shares: on
+    2 cores, two one-thread runs finish 1.5× the runs per hour of one two-thread run
+    (BENCHMARKS.md, "Runs per hour").
+    """
+    return max(1, os.cpu_count() or 1)
+
+
+def threads_per_run(parallel: int) -> int:
+    """Torch threads of each of ``parallel`` local runs: the cores shared out, at least 1."""
+    return max(1, (os.cpu_count() or 1) // parallel)
+
+
+@contextmanager
+def blas_threads(threads: int) -> Iterator[None]:
+    """Within the block, worker processes started use ``threads`` BLAS/OpenMP threads.
+
+    Spawned workers inherit the environment, and the thread pools read it when torch
+    loads, before ``torch.set_num_threads`` runs; without it each pool would start with
+    a thread per core and spin against the other runs. The environment is restored after.
+    """
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    saved = {n: os.environ.get(n) for n in names}
+    os.environ.update(dict.fromkeys(names, str(threads)))
+    try:
+        yield
+    finally:
+        for n, v in saved.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
+
+
 class Progress:
     """The live summary: one line on stderr per finished run."""
 
@@ -100,9 +137,23 @@ class Progress:
         )
 
 
-def _values(spec: RunSpec, device: str | None) -> dict[str, Any]:
+def worker_vector(vector: str, threads: int) -> str:
+    """A run's vector env in a sweep: ``auto`` becomes ``sync`` when the run has one core.
+
+    An async vector env steps each task in its own process; with one core per run (the
+    default: one run per core) those processes have no core of their own and spin
+    against the other runs, so a sweep counts them against the run's cores.
+    """
+    return "sync" if vector == "auto" and threads <= 1 else vector
+
+
+def _values(spec: RunSpec, device: str | None, threads: int) -> dict[str, Any]:
     cfg: TrainConfig = spec.config
-    changes: dict[str, Any] = {"progress": False, "logdir": str(Path(cfg.logdir).resolve())}
+    changes: dict[str, Any] = {
+        "progress": False,
+        "logdir": str(Path(cfg.logdir).resolve()),
+        "vector": worker_vector(cfg.vector, threads),
+    }
     if device is not None:
         changes["device"] = device
     return to_dict(dataclasses.replace(cfg, **changes))
@@ -126,40 +177,41 @@ def run_local(
     out: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> list[Outcome]:
     """Run the grid in ``max_parallel`` worker processes on this machine."""
-    threads = max(1, (os.cpu_count() or 1) // max_parallel)
+    threads = threads_per_run(max_parallel)
     progress = Progress(experiment, max_parallel, out)
     todo = _skip_finished(experiment, progress)
     if not todo:
         return progress.outcomes
-    pool = ProcessPoolExecutor(max_parallel, mp_context=get_context("spawn"))
-    waiting = iter(todo)
-    running: dict[Future, str] = {}
-    stopping = False
+    with blas_threads(threads):  # the workers spawned below inherit it
+        pool = ProcessPoolExecutor(max_parallel, mp_context=get_context("spawn"))
+        waiting = iter(todo)
+        running: dict[Future, str] = {}
+        stopping = False
 
-    def submit_next() -> None:
-        spec = next(waiting, None)
-        if spec is not None:
-            running[pool.submit(run_one, _values(spec, device), threads)] = spec.name
+        def submit_next() -> None:
+            spec = next(waiting, None)
+            if spec is not None:
+                running[pool.submit(run_one, _values(spec, device, threads), threads)] = spec.name
 
-    try:
-        for _ in range(max_parallel):
-            submit_next()
-        while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                outcome = Outcome(running.pop(future), *future.result())
-                progress.add(outcome)
-                # a signal reached the runs (Ctrl-C, a batch system's SIGTERM): start no others
-                stopping = stopping or outcome.status == "interrupted"
-                if not stopping:
-                    submit_next()
-    except KeyboardInterrupt:
-        # the workers got the Ctrl-C too: their runs checkpoint and stop
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown()
-    for spec in waiting:
-        progress.add(Outcome(spec.name, "interrupted", "not started"))
+        try:
+            for _ in range(max_parallel):
+                submit_next()
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    outcome = Outcome(running.pop(future), *future.result())
+                    progress.add(outcome)
+                    # a signal reached the runs (Ctrl-C, a batch system's SIGTERM): start no others
+                    stopping = stopping or outcome.status == "interrupted"
+                    if not stopping:
+                        submit_next()
+        except KeyboardInterrupt:
+            # the workers got the Ctrl-C too: their runs checkpoint and stop
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
+        for spec in waiting:
+            progress.add(Outcome(spec.name, "interrupted", "not started"))
     return progress.outcomes
 
 
@@ -193,7 +245,7 @@ def run_ray(
         if device is None and gpus_per_run > 0:
             device = "cuda"
         threads = max(1, int(cpus_per_run))
-        pending = {task.remote(_values(spec, device), threads): spec.name for spec in todo}
+        pending = {task.remote(_values(spec, device, threads), threads): spec.name for spec in todo}
         progress.parallel = parallel
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
