@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
-import logging
+import re
 from pathlib import Path
 
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+from tensorboard.compat.proto.event_pb2 import SessionLog
+
+_NAME = re.compile(r"events\.out\.tfevents\.(\d+)\.(.*)\.(\d+)\.(\d+)")
+
+
+def _write_order(path: Path) -> tuple[int, int, int, str]:
+    """Event files in the order they were created: by the time, then the writer's number in its
+    process (``…tfevents.<time>.<host>.<pid>.<n>``; compared as numbers, so writer 10 follows 9)."""
+    m = _NAME.match(path.name)
+    if m is None:
+        return (0, 0, 0, path.name)
+    return (int(m.group(1)), int(m.group(3)), int(m.group(4)), path.name)
 
 
 def read_scalars(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
     """Every scalar tag in ``run_dir`` → its (step, value) pairs in step order, one per step.
 
-    A resumed run's events past its checkpoint are dropped (``purge_step``), as
-    TensorBoard itself shows them; its "TensorFlow restart" warning about that is muted.
-    A step written more than once (a run trained twice into its folder with no purge,
-    as ``stl`` runs were by sweeps before the finished marker) keeps its later write:
-    event files are read oldest first, each in write order, so the last value read wins.
+    Event files are read in the order they were written, each in write order. A resumed
+    run's writer starts with a ``purge_step`` (a session-start event at that step): every
+    value read so far at or past it is dropped, as TensorBoard shows the run. A step
+    written more than once otherwise (a run trained twice into its folder with no purge,
+    as ``stl`` runs were by sweeps before the finished marker) keeps its later write.
     """
-    tb_logger = logging.getLogger("tensorboard")
-    level = tb_logger.level
-    tb_logger.setLevel(logging.ERROR)
-    try:
-        acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-        acc.Reload()
-    finally:
-        tb_logger.setLevel(level)
-    out = {}
-    for tag in acc.Tags()["scalars"]:
-        by_step = {e.step: e.value for e in acc.Scalars(tag)}  # a later write replaces
-        out[tag] = sorted(by_step.items())
-    return out
+    values: dict[str, dict[int, float]] = {}
+    for path in sorted(Path(run_dir).glob("events.out.tfevents.*"), key=_write_order):
+        for event in LegacyEventFileLoader(str(path)).Load():
+            if event.HasField("session_log") and event.session_log.status == SessionLog.START:
+                for by_step in values.values():
+                    for step in [s for s in by_step if s >= event.step]:
+                        del by_step[step]
+                continue
+            for value in event.summary.value:
+                if value.HasField("simple_value"):
+                    values.setdefault(value.tag, {})[event.step] = value.simple_value
+    return {tag: sorted(by_step.items()) for tag, by_step in values.items() if by_step}

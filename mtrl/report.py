@@ -6,9 +6,16 @@ Statistics per group, over its seeds:
 - best success: the best ``success/mean`` over all evaluations of a run, mean ± SEM (the
   statistic the published MT10 tables report; it is optimistic, so it is labelled);
 - IQM: the interquartile mean of the final per-task successes of all seeds × tasks, with a
-  95 % stratified-bootstrap interval (seeds resampled within each task, as rliable does);
+  95 % stratified-bootstrap interval (``mtrl.stats``, on rliable);
 - drop: the method's own untransformed final success minus its final success under the
-  transform (the study's headline: how much a reward map hurts a method).
+  transform.
+
+The study's headline (``headline_rows``), per method and reward map, on both statistics
+(final success, the honest one; the best evaluation over training, the paper's): the
+IQM success of the tasks whose reward is *not* mapped, without and with the map, the
+drop with its interval, the mapped task's own success, and P(dibs > method) under the
+map. A run whose compute path changed since it finished (``mtrl.provenance``) is
+reported as stale.
 
 Curves come from ``mtrl.events.read_scalars``: one value per step, so a run trained twice
 into its folder (as sweeps once did to ``stl`` runs) counts each evaluation once, with the
@@ -18,6 +25,7 @@ later write.
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,13 +33,18 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from scipy.stats import trim_mean
 
+from mtrl import stats as rl_stats
 from mtrl.config import ConfigError
 from mtrl.events import read_scalars
-from reward_transforms import label
+from mtrl.finished import FINISHED
+from mtrl.provenance import stale_modules
+from reward_transforms import label, parse_transforms
 
-BOOTSTRAP_SAMPLES = 2000
+BOOTSTRAP_SAMPLES = rl_stats.BOOTSTRAP_REPS
+STATISTICS = ("final", "best")
+"""``final``: each task's success at the last evaluation; ``best``: at the evaluation
+where the run's mean success was highest (the published tables' statistic, optimistic)."""
 
 
 @dataclass
@@ -45,11 +58,19 @@ class RunCurves:
     tasks: list[str]
     steps: np.ndarray
     success: np.ndarray
+    mapped: tuple[int, ...] = ()
+    """Indices of the tasks whose training reward goes through a map."""
 
     @property
     def mean_success(self) -> np.ndarray:
         """``success/mean`` at every evaluation."""
         return self.success.mean(axis=1)
+
+    def scores(self, statistic: str = "final") -> np.ndarray:
+        """Per-task success ``[K]`` under ``statistic`` (see ``STATISTICS``)."""
+        if statistic == "final":
+            return self.success[-1]
+        return self.success[int(np.argmax(self.mean_success))]
 
 
 @dataclass
@@ -87,40 +108,44 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
         tasks = str(cfg.get("tasks", "")).split(",")
         scalars = read_scalars(run)
         if any(f"success/{t}" not in scalars for t in tasks):
-            notes.append(f"{run.name}: no evaluation yet, left out")
+            heldout = any(k.startswith("heldout/success/") for k in scalars)
+            why = (
+                "evaluated on held-out goals only (heldout/ tags)"
+                if heldout
+                else "no evaluation yet"
+            )
+            notes.append(f"{run.name}: {why}, left out")
             continue
         steps = np.array([s for s, _ in scalars[f"success/{tasks[0]}"]])
         success = np.array([[v for _, v in scalars[f"success/{t}"]] for t in tasks]).T
         transform = label(cfg.get("transform") or [])
         method = cfg.get("label") or cfg["method"]  # a variant keeps its own name
-        runs.append(RunCurves(run, method, transform, int(cfg["seed"]), tasks, steps, success))
+        mapped = tuple(sorted(parse_transforms(cfg.get("transform") or [], tasks)))
+        runs.append(
+            RunCurves(run, method, transform, int(cfg["seed"]), tasks, steps, success, mapped)
+        )
+        notes += _provenance_notes(run, cfg["method"])
     if not runs:
         raise ConfigError(f"mtrl report: no run with evaluations under {root}")
     return runs, notes
+
+
+def _provenance_notes(run: Path, method: str) -> list[str]:
+    """``unfinished`` for a run without ``finished.json``; ``stale`` when its code changed."""
+    marker = run / FINISHED
+    if not marker.is_file():
+        return [f"{run.name}: unfinished (no {FINISHED}), its last evaluation counts as final"]
+    code = json.loads(marker.read_text()).get("code")
+    changed = stale_modules(code, method) if code else []
+    return (
+        [f"{run.name}: stale, code changed since it ran: {', '.join(changed)}"] if changed else []
+    )
 
 
 def sem(values: Sequence[float]) -> float:
     """Standard error of the mean (0 for a single value)."""
     v = np.asarray(values, dtype=float)
     return float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
-
-
-def iqm(scores: np.ndarray) -> float:
-    """Interquartile mean of all entries (the mean of the middle 50 %)."""
-    return float(trim_mean(np.asarray(scores, dtype=float).ravel(), 0.25))
-
-
-def stratified_bootstrap_ci(
-    scores: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, level: float = 0.95, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile interval of the IQM of ``scores[runs, tasks]``, runs resampled per task."""
-    rng = np.random.default_rng(seed)
-    n, k = scores.shape
-    idx = rng.integers(0, n, size=(samples, n, k))
-    resampled = np.take_along_axis(scores[None].repeat(samples, 0), idx, axis=1)
-    stats = np.array([iqm(r) for r in resampled])
-    alpha = (1.0 - level) / 2
-    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
 
 
 def group_stats(runs: list[RunCurves]) -> list[GroupStats]:
@@ -138,7 +163,7 @@ def group_stats(runs: list[RunCurves]) -> list[GroupStats]:
         final = np.stack([r.success[-1] for r in members])  # [seeds, K]
         finals = final.mean(axis=1)
         bests = [r.mean_success.max() for r in members]
-        low, high = stratified_bootstrap_ci(final)
+        estimate = rl_stats.iqm(final)
         out.append(
             GroupStats(
                 method=method,
@@ -149,9 +174,9 @@ def group_stats(runs: list[RunCurves]) -> list[GroupStats]:
                 final_sem=sem(finals),
                 best_mean=float(np.mean(bests)),
                 best_sem=sem(bests),
-                iqm=iqm(final),
-                iqm_low=low,
-                iqm_high=high,
+                iqm=estimate.value,
+                iqm_low=estimate.low,
+                iqm_high=estimate.high,
                 per_task=final.mean(axis=0).tolist(),
                 curve_steps=steps,
                 curve_mean=curves.mean(axis=2).mean(axis=0),
@@ -354,6 +379,180 @@ def _method_colors(stats: list[GroupStats]) -> dict[str, str]:
     return {m: f"C{i % 10}" for i, m in enumerate(methods)}
 
 
+@dataclass
+class HeadlineRow:
+    """One method under one reward map, on one statistic (see ``STATISTICS``)."""
+
+    method: str
+    transform: str
+    statistic: str
+    seeds: int
+    others_none: rl_stats.Estimate
+    others_mapped: rl_stats.Estimate
+    drop: rl_stats.Estimate
+    mapped_task: rl_stats.Estimate
+    dibs_better: rl_stats.Estimate | None
+
+
+def _scores(members: list[RunCurves], statistic: str, tasks: list[int]) -> np.ndarray:
+    """``[seeds, len(tasks)]`` scores of a group's runs on the chosen tasks."""
+    return np.stack([r.scores(statistic)[tasks] for r in members])
+
+
+def headline_rows(runs: list[RunCurves], statistic: str = "final") -> list[HeadlineRow]:
+    """Per method × reward map: the unmapped tasks' IQM without and with the map, the drop,
+    the mapped task's IQM, and P(dibs > method) on the unmapped tasks under the map."""
+    groups: dict[tuple[str, str], list[RunCurves]] = {}
+    for run in runs:
+        groups.setdefault((run.method, run.transform), []).append(run)
+    rows = []
+    for (method, transform), members in groups.items():
+        plain = groups.get((method, "none"))
+        if transform == "none" or not plain or not members[0].mapped:
+            continue
+        k = len(members[0].tasks)
+        mapped = list(members[0].mapped)
+        others = [i for i in range(k) if i not in mapped]
+        x_none, x_map = _scores(plain, statistic, others), _scores(members, statistic, others)
+        dibs = groups.get(("dibs", transform))
+        better = None
+        if dibs and method != "dibs":
+            better = rl_stats.probability_of_improvement(_scores(dibs, statistic, others), x_map)
+        rows.append(
+            HeadlineRow(
+                method=method,
+                transform=transform,
+                statistic=statistic,
+                seeds=len(members),
+                others_none=rl_stats.iqm(x_none),
+                others_mapped=rl_stats.iqm(x_map),
+                drop=rl_stats.iqm_difference(x_none, x_map),
+                mapped_task=rl_stats.iqm(_scores(members, statistic, mapped)),
+                dibs_better=better,
+            )
+        )
+    return rows
+
+
+def headline_table(rows: list[HeadlineRow]) -> tuple[list[str], list[list[str]]]:
+    """The headline as a table: IQM [95 % CI] of every cell."""
+    head = [
+        "method",
+        "map",
+        "seeds",
+        "other tasks, no map",
+        "other tasks, map",
+        "drop",
+        "mapped task, map",
+        "P(dibs > method)",
+    ]
+    body = [
+        [
+            r.method,
+            r.transform,
+            str(r.seeds),
+            str(r.others_none),
+            str(r.others_mapped),
+            str(r.drop),
+            str(r.mapped_task),
+            "–" if r.dibs_better is None else str(r.dibs_better),
+        ]
+        for r in rows
+    ]
+    return head, body
+
+
+def plot_profiles(runs: list[RunCurves], transform: str, path: Path) -> None:
+    """Performance profiles of final per-task success under one map: the fraction of
+    runs × tasks above τ, with 95 % bands, one line per method."""
+    plt = _pyplot()
+    groups: dict[str, list[RunCurves]] = {}
+    for run in runs:
+        if run.transform == transform:
+            groups.setdefault(run.method, []).append(run)
+    scores = {m: np.stack([r.scores("final") for r in g]) for m, g in groups.items()}
+    taus = np.linspace(0.0, 1.0, 21)
+    profiles, bands = rl_stats.performance_profile(scores, taus)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, method in enumerate(scores):
+        ax.plot(taus, profiles[method], color=f"C{i % 10}", label=method)
+        ax.fill_between(taus, bands[method][0], bands[method][1], color=f"C{i % 10}", alpha=0.15)
+    ax.set_xlabel("final success τ")
+    ax.set_ylabel("fraction of runs × tasks with success > τ")
+    ax.set_title(f"performance profiles, map: {transform}", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+MECHANISM_METHODS = ("mean", "dibs", "nashmtl", "famo")
+"""The methods whose combiner diagnostics the mechanism figure shows."""
+
+
+def plot_mechanism(runs: list[RunCurves], transform: str, path: Path) -> bool:
+    """Why a method fails under a map: per method (columns), each task's critic loss
+    (log scale) and the critic combiner's weights, normalised to sum to one, over
+    training (means over seeds). False when no run of those methods has the map."""
+    chosen = [
+        m
+        for m in MECHANISM_METHODS
+        if any(r.method == m and r.transform == transform for r in runs)
+    ]
+    if not chosen:
+        return False
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, len(chosen), figsize=(3.6 * len(chosen), 5.2), squeeze=False)
+    for col, method in enumerate(chosen):
+        members = [r for r in runs if r.method == method and r.transform == transform]
+        tasks = members[0].tasks
+        for row, (prefix, normalise) in enumerate(
+            (("loss/critic", False), ("combine/critic/weight", True))
+        ):
+            ax = axes[row][col]
+            curves = _mean_curves(members, prefix, tasks)
+            if curves is None:
+                ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
+            else:
+                steps, values = curves
+                if normalise:
+                    values = values / np.clip(values.sum(axis=1, keepdims=True), 1e-30, None)
+                for i, task in enumerate(tasks):
+                    style = "-" if i in members[0].mapped else "--"
+                    ax.plot(steps, values[:, i], style, color=f"C{i}", label=task)
+                if not normalise:
+                    ax.set_yscale("log")
+            ax.set_title(
+                f"{method}: {'critic loss' if row == 0 else 'critic weight share'}", fontsize=9
+            )
+            ax.set_xlabel("env steps per task", fontsize=8)
+        if axes[0][col].get_legend_handles_labels()[0]:
+            axes[0][col].legend(fontsize=6)
+    fig.suptitle(f"mechanism under {transform} (solid: the mapped task)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def _mean_curves(
+    members: list[RunCurves], prefix: str, tasks: list[str]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(steps, values[steps, K])`` of ``<prefix>/<task>``, averaged over the runs that log it."""
+    per_run = []
+    for run in members:
+        scalars = read_scalars(run.path)
+        if any(f"{prefix}/{t}" not in scalars for t in tasks):
+            continue
+        steps = np.array([s for s, _ in scalars[f"{prefix}/{tasks[0]}"]])
+        values = np.array([[v for _, v in scalars[f"{prefix}/{t}"]] for t in tasks]).T
+        per_run.append((steps, values))
+    if not per_run:
+        return None
+    n = min(len(s) for s, _ in per_run)
+    return per_run[0][0][:n], np.mean([v[:n] for _, v in per_run], axis=0)
+
+
 def write_report(root: str | Path, out: str | Path | None = None) -> tuple[list[GroupStats], str]:
     """Write ``results.md``, ``results.csv`` and the figures to ``out``; return stats and notes."""
     runs, notes = load_runs(root)
@@ -370,6 +569,23 @@ def write_report(root: str | Path, out: str | Path | None = None) -> tuple[list[
     plot_curves(stats, out / "curves.png")
     plot_robustness(stats, out / "robustness.png")
     write_csv(stats, out / "results.csv")
+    mapped = [t for t in dict.fromkeys(g.transform for g in stats) if t != "none"]
+    for transform in ["none", *mapped]:
+        if any(r.transform == transform for r in runs):
+            plot_profiles(runs, transform, out / f"profile_{transform}.png")
+            figures.append(f"profile_{transform}.png")
+    for transform in mapped:
+        if plot_mechanism(runs, transform, out / f"mechanism_{transform}.png"):
+            figures.append(f"mechanism_{transform}.png")
+    headline = []
+    for statistic in STATISTICS:
+        lines = headline_rows(runs, statistic)
+        if lines:
+            title = {
+                "final": "## Headline: final success (the honest statistic)",
+                "best": "## Headline: best evaluation over training (the paper's statistic)",
+            }[statistic]
+            headline += [title, markdown(*headline_table(lines))]
     text = "\n\n".join(
         [
             f"# Report: {Path(root).name}",
@@ -379,6 +595,18 @@ def write_report(root: str | Path, out: str | Path | None = None) -> tuple[list[
             f"stratified-bootstrap CI ({BOOTSTRAP_SAMPLES} samples). Drop: the method's final "
             "success without transform minus with it.",
             markdown(head, rows),
+            *(
+                [
+                    "IQM [95% CI] over seeds × tasks (rliable, stratified bootstrap, "
+                    f"{BOOTSTRAP_SAMPLES} samples). *Other tasks*: the tasks whose reward is "
+                    "not mapped; *drop*: their IQM without the map minus with it; "
+                    "P(dibs > method): probability that a dibs run beats a run of the method "
+                    "on an unmapped task under the map."
+                ]
+                if headline
+                else []
+            ),
+            *headline,
             "## Final success per task",
             markdown(thead, trows),
             "## Figures",

@@ -77,3 +77,17 @@ def test_blocks_and_variants_expand_to_exactly_the_listed_runs(tmp_path):
 def test_bad_blocks_and_variants_are_one_config_error(tmp_path, data, message):
     with pytest.raises(ConfigError, match=message):
         load_experiment(write(tmp_path, **data), tmp_path)
+
+
+def test_runs_are_ordered_seed_major_so_a_cut_short_sweep_covers_every_cell(tmp_path):
+    path = write(
+        tmp_path,
+        seeds=2,
+        grids=[
+            {"methods": ["mean", "dibs"], "transforms": ["none", "task1:exp"]},
+            {"methods": ["stl"], "transforms": ["none"]},
+        ],
+    )
+    names = [r.name for r in load_experiment(path, tmp_path).runs]
+    cells = ["mean__none", "mean__task1-exp", "dibs__none", "dibs__task1-exp", "stl__none"]
+    assert names == [f"{c}__s0" for c in cells] + [f"{c}__s1" for c in cells]

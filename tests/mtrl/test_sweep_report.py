@@ -79,12 +79,19 @@ def test_experiment_files_in_the_repo_are_valid():
         experiment = load_experiment(f"experiments/{name}.yaml", "/tmp/unused")
         assert len(experiment.runs) >= 4
     paper = load_experiment("experiments/mt10_paper.yaml", "/tmp/unused")
-    methods = {r.method for r in paper.runs}
-    assert methods == {"mean", "dibs", "nashmtl", "famo", "pcgrad", "cagrad", "mgda", "ldc", "stl"}
+    from mtrl.combine import METHODS
+
+    assert {r.method for r in paper.runs} == {*METHODS, "nashmtl-ccp", "stl"}  # every method
     assert {r.transform for r in paper.runs} == {(), ("window-open-v3:exp",), ("task3:pow4",)}
     assert {r.seed for r in paper.runs} == set(range(10))
+    assert {r.transform for r in paper.runs if r.method == "stl"} == {()}
     cfg = paper.runs[0].config
-    assert (cfg.total_steps, cfg.batch_per_task, cfg.eval_interval) == (2_000_000, 128, 10_000)
+    assert (cfg.total_steps, cfg.batch_per_task, cfg.eval_interval, cfg.eval_episodes) == (
+        2_000_000,
+        128,
+        10_000,
+        50,
+    )
 
 
 def test_local_sweep_rerun_skips_and_report_matches_the_event_files(tmp_path, capsys):
@@ -305,3 +312,16 @@ def test_a_signal_to_the_runs_stops_the_sweep_from_starting_others(tmp_path):
     assert proc.returncode == 1, err
     assert "interrupted (stopped at step" in err and "not started" in err, err
     assert len(list((storage / "tiny").iterdir())) == 1  # no second run was started
+
+
+def test_event_files_are_read_in_creation_order_with_writer_numbers_compared_as_numbers(tmp_path):
+    # one process's 10th writer ("….9") and 11th ("….10") in the same second: a name sort
+    # would read the 11th first and let the older values win
+    for uid, value in ((9, 0.0), (10, 1.0)):
+        folder = tmp_path / f"w{uid}"
+        writer = SummaryWriter(str(folder))
+        writer.add_scalar("success/a", value, 100)
+        writer.close()
+        (event,) = folder.glob("events.out.tfevents.*")
+        event.rename(tmp_path / f"events.out.tfevents.1700000000.host.42.{uid}")
+    assert read_scalars(tmp_path)["success/a"] == [(100, 1.0)]

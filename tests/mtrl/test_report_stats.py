@@ -1,0 +1,127 @@
+"""The report's statistics are rliable's, on the same scores; the committed records load."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from torch.utils.tensorboard import SummaryWriter
+
+from mtrl import report
+
+REPO = Path(__file__).resolve().parents[2]
+TASKS = ["a", "b", "c"]
+
+
+def write_run(folder, method, transform, seed, success):
+    folder.mkdir(parents=True)
+    cfg = dict(method=method, transform=transform, seed=seed, tasks=",".join(TASKS))
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+    writer = SummaryWriter(str(folder))
+    for i, row in enumerate(success):
+        for task, value in zip(TASKS, row, strict=True):
+            writer.add_scalar(f"success/{task}", value, (i + 1) * 100)
+    writer.close()
+
+
+def rliable_interval(scores, func):
+    """rliable called directly, as its README does."""
+    from rliable import library, metrics
+
+    np.random.seed(0)  # its two-sample bootstrap draws from the global generator
+    point, interval = library.get_interval_estimates(
+        scores, func, reps=report.BOOTSTRAP_SAMPLES, random_state=np.random.RandomState(0)
+    )
+    (key,) = point
+    return point[key][0], interval[key][0, 0], interval[key][1, 0], metrics
+
+
+@pytest.fixture
+def study(tmp_path):
+    rng = np.random.default_rng(3)
+    runs = {}
+    for method in ("mean", "dibs"):
+        for transform in ([], ["task2:exp"]):
+            for seed in range(4):
+                success = rng.integers(0, 5, size=(2, 3)) / 4  # two evaluations, exact in float32
+                name = f"{method}__{len(transform)}__s{seed}"
+                write_run(tmp_path / name, method, transform, seed, success)
+                runs[method, bool(transform), seed] = success
+    return tmp_path, runs
+
+
+@pytest.mark.parametrize("statistic", ["final", "best"])
+def test_headline_matches_rliable_on_the_same_scores(study, statistic):
+    root, raw = study
+    rows = {r.method: r for r in report.headline_rows(report.load_runs(root)[0], statistic)}
+
+    def scores(method, mapped, tasks):
+        out = []
+        for seed in range(4):
+            s = raw[method, mapped, seed]
+            at = -1 if statistic == "final" else int(np.argmax(s.mean(axis=1)))
+            out.append(s[at, tasks])
+        return np.array(out)
+
+    from rliable import metrics
+
+    iqm = lambda x: np.array([metrics.aggregate_iqm(x)])  # noqa: E731
+    others = [0, 1]
+    mean = rows["mean"]
+    value, low, high, _ = rliable_interval({"x": scores("mean", True, others)}, iqm)
+    assert (mean.others_mapped.value, mean.others_mapped.low, mean.others_mapped.high) == (
+        pytest.approx(value),
+        pytest.approx(low),
+        pytest.approx(high),
+    )
+    value, low, high, _ = rliable_interval({"x": scores("mean", False, others)}, iqm)
+    assert mean.others_none.value == pytest.approx(value) and mean.others_none.low == pytest.approx(
+        low
+    )
+    value, low, high, _ = rliable_interval({"x": scores("mean", True, [2])}, iqm)
+    assert mean.mapped_task.value == pytest.approx(
+        value
+    ) and mean.mapped_task.high == pytest.approx(high)
+    pair = {"d,m": (scores("dibs", True, others), scores("mean", True, others))}
+    value, low, high, _ = rliable_interval(
+        pair, lambda x, y: np.array([metrics.probability_of_improvement(x, y)])
+    )
+    got = mean.dibs_better
+    assert (got.value, got.low, got.high) == (
+        pytest.approx(value),
+        pytest.approx(low),
+        pytest.approx(high),
+    )
+    drop = {"n,m": (scores("mean", False, others), scores("mean", True, others))}
+    value, low, high, _ = rliable_interval(
+        drop, lambda x, y: np.array([metrics.aggregate_iqm(x) - metrics.aggregate_iqm(y)])
+    )
+    assert (mean.drop.value, mean.drop.low, mean.drop.high) == (
+        pytest.approx(value),
+        pytest.approx(low),
+        pytest.approx(high),
+    )
+    assert rows["dibs"].dibs_better is None
+
+
+def test_the_report_writes_the_headline_and_its_figures(study, tmp_path):
+    root, _ = study
+    report.write_report(root, tmp_path / "out")
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert "## Headline: final success (the honest statistic)" in text
+    assert "## Headline: best evaluation over training (the paper's statistic)" in text
+    for name in ("profile_none.png", "profile_task2-exp.png", "mechanism_task2-exp.png"):
+        assert (tmp_path / "out" / name).is_file()
+
+
+def test_the_committed_study_records_load_and_are_finished():
+    folders = [
+        REPO / "experiments/results" / name for name in ("cpu_study_calibration", "cpu_study")
+    ]
+    records = [m.parent for f in folders if f.is_dir() for m in f.glob("*/finished.json")]
+    if not records:
+        pytest.skip("no study record committed yet")
+    for record in records:
+        runs, notes = report.load_runs(record)
+        assert len(runs) == 1 and runs[0].steps[-1] > 0, record
+        assert not [n for n in notes if "unfinished" in n], notes
