@@ -11,8 +11,11 @@ starts.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -116,6 +119,30 @@ def blas_threads(threads: int) -> Iterator[None]:
                 os.environ[n] = v
 
 
+@contextmanager
+def forward_sigterm() -> Iterator[None]:
+    """Within the block, a SIGTERM to this process is passed on to its worker processes.
+
+    A batch system or ``kill`` may signal the sweep alone; its workers would otherwise
+    train on, orphaned. They checkpoint and stop as on their own SIGTERM, report
+    ``interrupted``, and the sweep starts no other run. (Only from the main thread.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum: int, frame: object) -> None:
+        for child in multiprocessing.active_children():
+            if child.pid is not None:
+                os.kill(child.pid, signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class Progress:
     """The live summary: one line on stderr per finished run."""
 
@@ -182,7 +209,7 @@ def run_local(
     todo = _skip_finished(experiment, progress)
     if not todo:
         return progress.outcomes
-    with blas_threads(threads):  # the workers spawned below inherit it
+    with blas_threads(threads), forward_sigterm():  # the workers spawned below inherit it
         pool = ProcessPoolExecutor(max_parallel, mp_context=get_context("spawn"))
         waiting = iter(todo)
         running: dict[Future, str] = {}

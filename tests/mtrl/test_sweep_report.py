@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -325,3 +326,29 @@ def test_event_files_are_read_in_creation_order_with_writer_numbers_compared_as_
         (event,) = folder.glob("events.out.tfevents.*")
         event.rename(tmp_path / f"events.out.tfevents.1700000000.host.42.{uid}")
     assert read_scalars(tmp_path)["success/a"] == [(100, 1.0)]
+
+
+def test_sigterm_to_the_sweep_alone_reaches_its_workers_and_leaves_no_orphan(tmp_path):
+    # `kill <sweep pid>`: without forwarding, the spawned workers trained on, orphaned
+    path = experiment_file(tmp_path, total_steps=3000, eval_interval=3000, checkpoint_interval=3000)
+    storage = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "mtrl.cli", "sweep", str(path), "--storage", str(storage)]
+    proc = subprocess.Popen([*cmd, "--max-parallel", "1"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((storage / "tiny").glob("*/events.out.*")):
+        time.sleep(0.2)
+    time.sleep(2)
+    workers = subprocess.run(
+        ["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], capture_output=True, text=True
+    ).stdout.split()
+    assert workers
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "interrupted (stopped at step" in err and "not started" in err, err
+    time.sleep(1)
+    for pid in workers:
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        )
