@@ -168,8 +168,8 @@ def parse_experiment(data: Any, path: Path, storage: str | Path = "runs") -> Exp
         raise ConfigError(f"{path}: method_options must map methods of the grid to options")
     shared = {k: v for k, v in data.items() if k in FIELDS}
     logdir = str(Path(storage) / name)
-    runs: list[tuple[int, RunSpec]] = []
-    for methods, transforms, seeds in blocks:
+    runs: list[tuple[tuple[int, int], RunSpec]] = []
+    for block, (methods, transforms, seeds) in enumerate(blocks):
         for entry in methods:
             method, method_options = variants.get(entry, (entry, {}))
             for transform in transforms:
@@ -190,13 +190,14 @@ def parse_experiment(data: Any, path: Path, storage: str | Path = "runs") -> Exp
                         validate(dataclasses.replace(cfg, device="cpu"))  # the device: the node's
                     except ConfigError as err:
                         raise ConfigError(f"{path}: run {run_name}: {err}") from None
-                    rank = seeds.index(seed)
+                    rank = (block, seeds.index(seed))
                     runs.append((rank, RunSpec(run_name, entry, transform, seed, cfg)))
     names = [r.name for _, r in runs]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: the grid names a run twice (repeated method or transform?)")
-    # seed-major: every cell's first seed, then every cell's second, …, so that a sweep cut
-    # short has covered the whole grid with fewer seeds instead of a few cells with all
+    # blocks in file order (the first block holds what matters most), each seed-major: every
+    # cell's first seed, then every cell's second, …, so that a sweep cut short has covered
+    # its first blocks with fewer seeds instead of a few cells with every seed
     runs.sort(key=lambda item: item[0])
     return Experiment(name, [r for _, r in runs])
 

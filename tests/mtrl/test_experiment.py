@@ -79,7 +79,7 @@ def test_bad_blocks_and_variants_are_one_config_error(tmp_path, data, message):
         load_experiment(write(tmp_path, **data), tmp_path)
 
 
-def test_runs_are_ordered_seed_major_so_a_cut_short_sweep_covers_every_cell(tmp_path):
+def test_blocks_run_in_order_each_seed_major_so_a_cut_short_sweep_covers_its_cells(tmp_path):
     path = write(
         tmp_path,
         seeds=2,
@@ -89,5 +89,8 @@ def test_runs_are_ordered_seed_major_so_a_cut_short_sweep_covers_every_cell(tmp_
         ],
     )
     names = [r.name for r in load_experiment(path, tmp_path).runs]
-    cells = ["mean__none", "mean__task1-exp", "dibs__none", "dibs__task1-exp", "stl__none"]
-    assert names == [f"{c}__s0" for c in cells] + [f"{c}__s1" for c in cells]
+    cells = ["mean__none", "mean__task1-exp", "dibs__none", "dibs__task1-exp"]
+    assert names == [f"{c}__s{s}" for s in (0, 1) for c in cells] + [
+        "stl__none__s0",
+        "stl__none__s1",
+    ]
