@@ -293,9 +293,9 @@ def _assert_png(path):
     assert image[..., :3].std() > 0.01  # not a blank canvas
 
 
-def test_a_signal_to_the_runs_stops_the_sweep_from_starting_others(tmp_path):
-    # SIGTERM to the worker only (as a batch system might send it): its run checkpoints,
-    # reports "interrupted", and the sweep starts no further run; a re-run finishes all.
+def _sweep_with_a_run_under_way(tmp_path):
+    """A one-at-a-time sweep of the tiny grid, returned once its first run is training:
+    (the sweep process, the sweep folder, the pids of its workers)."""
     path = experiment_file(tmp_path, total_steps=3000, eval_interval=3000, checkpoint_interval=3000)
     storage = tmp_path / "runs"
     cmd = [sys.executable, "-m", "mtrl.cli", "sweep", str(path), "--storage", str(storage)]
@@ -307,12 +307,20 @@ def test_a_signal_to_the_runs_stops_the_sweep_from_starting_others(tmp_path):
     workers = subprocess.run(
         ["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], capture_output=True, text=True
     ).stdout.split()
+    assert workers
+    return proc, storage / "tiny", [int(pid) for pid in workers]
+
+
+def test_a_signal_to_the_runs_stops_the_sweep_from_starting_others(tmp_path):
+    # SIGTERM to the worker only (as a batch system might send it): its run checkpoints,
+    # reports "interrupted", and the sweep starts no further run; a re-run finishes all.
+    proc, folder, workers = _sweep_with_a_run_under_way(tmp_path)
     for pid in workers:
-        os.kill(int(pid), signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
     assert "interrupted (stopped at step" in err and "not started" in err, err
-    assert len(list((storage / "tiny").iterdir())) == 1  # no second run was started
+    assert len(list(folder.iterdir())) == 1  # no second run was started
 
 
 def test_event_files_are_read_in_creation_order_with_writer_numbers_compared_as_numbers(tmp_path):
@@ -330,25 +338,12 @@ def test_event_files_are_read_in_creation_order_with_writer_numbers_compared_as_
 
 def test_sigterm_to_the_sweep_alone_reaches_its_workers_and_leaves_no_orphan(tmp_path):
     # `kill <sweep pid>`: without forwarding, the spawned workers trained on, orphaned
-    path = experiment_file(tmp_path, total_steps=3000, eval_interval=3000, checkpoint_interval=3000)
-    storage = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "mtrl.cli", "sweep", str(path), "--storage", str(storage)]
-    proc = subprocess.Popen([*cmd, "--max-parallel", "1"], stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not list((storage / "tiny").glob("*/events.out.*")):
-        time.sleep(0.2)
-    time.sleep(2)
-    workers = subprocess.run(
-        ["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], capture_output=True, text=True
-    ).stdout.split()
-    assert workers
+    proc, _, workers = _sweep_with_a_run_under_way(tmp_path)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
     assert "interrupted (stopped at step" in err and "not started" in err, err
     time.sleep(1)
     for pid in workers:
-        assert (
-            not Path(f"/proc/{pid}").exists()
-            or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
-        )
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().split()[2] == "Z"  # gone (or a zombie)
