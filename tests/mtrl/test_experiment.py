@@ -94,3 +94,28 @@ def test_blocks_run_in_order_each_seed_major_so_a_cut_short_sweep_covers_its_cel
         "stl__none__s0",
         "stl__none__s1",
     ]
+
+
+def test_the_frozen_cpu_study_grid_is_the_issue_s():
+    from mtrl.combine import METHODS
+
+    runs = load_experiment("experiments/cpu_study.yaml", "/tmp/unused").runs
+    cells: dict[tuple[str, tuple[str, ...]], set[int]] = {}
+    for r in runs:
+        cells.setdefault((r.method, r.transform), set()).add(r.seed)
+    assert all(seeds == set(range(5)) for seeds in cells.values())  # 5 seeds everywhere
+    exp, pow4, affine = (
+        ("drawer-close-v3:exp",),
+        ("drawer-close-v3:pow4",),
+        ("drawer-close-v3:affine(100,0)",),
+    )
+    every = {*METHODS, "nashmtl-ccp"}
+    expected = {(m, t) for m in every for t in ((), exp)}
+    expected |= {(m, pow4) for m in ("mean", "dibs", "nashmtl", "famo")}
+    expected |= {(m, affine) for m in ("mean", "dibs")} | {("stl", ())}
+    assert set(cells) == expected and len(runs) == 145
+    ccp = next(r for r in runs if r.method == "nashmtl-ccp").config
+    assert ccp.method_options == {"solver": "ccp"} and ccp.label == "nashmtl-ccp"
+    # the claim's cells run first
+    first = {(r.method, r.transform) for r in runs[:40]}
+    assert first == {(m, t) for m in ("mean", "dibs", "nashmtl", "famo") for t in ((), exp)}
