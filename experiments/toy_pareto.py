@@ -26,9 +26,9 @@ Each method of ``mtrl.combine.METHODS`` runs from several start points with Adam
 learning rate, so the end points settle), per-task gradients computed analytically, once on
 the plain losses and once with ``L2`` replaced by ``L2**4`` (``pow4``) or ``exp(L2)``
 (``exp``). A monotonic map only rescales task 2's gradient by a positive factor at every point,
-so a method that uses the task gradients only through their directions (dibs, dibs-tstep,
-nashmtl) follows the same trajectory; methods that weigh gradient magnitudes or loss values
-end elsewhere on (or off) the front.
+so a method that declares ``scale_invariant`` (``mtrl.combine.property_table()``: dibs,
+dibs-tstep, nashmtl) follows the same trajectory; methods that weigh gradient magnitudes or
+loss values end elsewhere on (or off) the front.
 
     python experiments/toy_pareto.py [--steps N] [--starts M] [--transform pow4|exp|both]
                                      [--out DIR] [--fast]
@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mtrl.combine import METHODS, make
+from mtrl.combine import METHODS, REGISTRY, make
 
 LOWER = 5e-6
 """Floor of the absolute value inside the toy's logs."""
@@ -69,8 +69,9 @@ SCALE = 10.0
 """Half-width of the region of interest, [-10, 10]²: the problem's length scale."""
 MOVE_TOL = 1e-2 * SCALE
 """An end point is unmoved if it moved less than 1 % of the problem's scale."""
-INVARIANT = ("dibs", "dibs-tstep", "nashmtl")
-"""Methods expected not to move under a monotonic map of one loss."""
+INVARIANT = tuple(name for name in METHODS if REGISTRY[name].scale_invariant)
+"""Methods expected not to move under a monotonic map of one loss: those that declare
+``scale_invariant`` (``mtrl.combine``)."""
 FAST = dict(steps=400, starts=2)
 
 
@@ -304,17 +305,18 @@ def summary(rows: list[dict]) -> dict[str, dict[str, float]]:
 
 
 def summary_table(rows: list[dict]) -> str:
-    """The per-method summary as a Markdown table."""
+    """The per-method summary as a Markdown table: measured invariance beside the declared one."""
     stats = summary(rows)
     keys = sorted({k for entry in stats.values() for k in entry if k.startswith("moved_")})
     head = ["method", *[f"max {k}" for k in keys], "max residual plain", "max residual mapped"]
-    lines = ["| " + " | ".join(head) + " | invariant? |", "|" + "---|" * (len(head) + 1)]
+    lines = ["| " + " | ".join(head) + " | invariant? | declared |", "|" + "---|" * (len(head) + 2)]
     for method, entry in stats.items():
         moved = [entry[k] for k in keys]
         verdict = "yes" if moved and max(moved) < MOVE_TOL else "no"
         cells = [method, *map(_fmt, moved)]
         cells += [_fmt(entry.get("residual_plain")), _fmt(entry.get("residual_mapped"))]
-        lines.append("| " + " | ".join(cells) + f" | {verdict} |")
+        declared = "yes" if method in INVARIANT else "no"
+        lines.append("| " + " | ".join(cells) + f" | {verdict} | {declared} |")
     return "\n".join(lines)
 
 

@@ -1,38 +1,111 @@
-"""Shared fixtures: small real configs (two tasks, tiny networks, short episodes)."""
+"""Shared fixtures: one tiny real run (as a config or as CLI flags) and one small agent."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mtrl.config import TrainConfig
 
 TWO_TASKS = "reach-v3,drawer-close-v3"
+TINY_RUN: dict[str, Any] = dict(
+    tasks=TWO_TASKS,
+    total_steps=120,
+    warmup_steps=40,
+    batch_per_task=16,
+    hidden=[32, 32],
+    eval_interval=60,
+    eval_episodes=1,
+    max_episode_steps=30,
+    log_interval=30,
+    vector="sync",
+    device="cpu",
+)
+"""A real training run (two Meta-World tasks, tiny networks, short episodes) that
+finishes in seconds on a CPU."""
 
 
 def tiny_config(tmp_path: Path, **overrides) -> TrainConfig:
-    """A real training config that finishes in seconds on a CPU."""
-    values = dict(
-        tasks=TWO_TASKS,
-        total_steps=120,
-        warmup_steps=40,
-        batch_per_task=16,
-        hidden=[32, 32],
-        eval_interval=60,
-        eval_episodes=1,
-        max_episode_steps=30,
-        log_interval=30,
-        vector="sync",
-        device="cpu",
-        logdir=str(tmp_path / "runs"),
-        progress=False,
-    )
-    values.update(overrides)
+    """``TINY_RUN`` as a config rooted in ``tmp_path``, with ``overrides``."""
+    values = {**TINY_RUN, "logdir": str(tmp_path / "runs"), "progress": False, **overrides}
     return TrainConfig(**values)
+
+
+def as_flags(values: dict[str, Any]) -> list[str]:
+    """Config values as ``mtrl train`` flags (``progress=False`` → ``--no-progress``; a
+    value of None leaves its flag out)."""
+    argv: list[str] = []
+    for key, value in values.items():
+        if key == "progress":
+            argv += [] if value else ["--no-progress"]
+        elif value is not None:
+            argv.append("--" + key.replace("_", "-"))
+            argv += [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return argv
 
 
 @pytest.fixture
 def tiny(tmp_path: Path):
     """Factory for tiny configs rooted in the test's temp folder."""
     return lambda **kw: tiny_config(tmp_path, **kw)
+
+
+@pytest.fixture
+def tiny_flags():
+    """Factory: ``mtrl train`` flags of the tiny run with ``overrides`` (no ``--logdir``)."""
+    return lambda **overrides: as_flags({**TINY_RUN, "progress": False, **overrides})
+
+
+@pytest.fixture
+def small_sac():
+    """Factory: a small ``MultiTaskSAC``.
+
+    ``small_sac(method="mean", k=2, obs_dim=5, act_dim=2, hidden=(8,), seed=0, compile=False,
+    options=None, **hyper)``: the global RNG seeded with ``seed`` (None: left as it is), then
+    the critic's and actor's combiners from ``combine.make_pair(method, k, **options)`` (for
+    most methods two ``make(method, k)``; famo and ldc give the actor the mean)."""
+    import torch
+
+    from agents.sac import MultiTaskSAC, SACHyper
+    from mtrl import combine
+
+    def build(
+        method: str = "mean",
+        k: int = 2,
+        obs_dim: int = 5,
+        act_dim: int = 2,
+        hidden: tuple[int, ...] = (8,),
+        seed: int | None = 0,
+        compile: bool = False,
+        options: dict[str, Any] | None = None,
+        **hyper: Any,
+    ) -> MultiTaskSAC:
+        if seed is not None:
+            torch.manual_seed(seed)
+        critic, actor = combine.make_pair(method, k, **(options or {}))
+        hyper_ = SACHyper(hidden=tuple(hidden), **hyper)
+        return MultiTaskSAC(obs_dim, act_dim, k, hyper_, critic, actor, compile=compile)
+
+    return build
+
+
+SHORT_RUN: dict[str, Any] = dict(
+    warmup_steps=20,
+    batch_per_task=8,
+    hidden=[16, 16],
+    eval_interval=30,
+    max_episode_steps=15,
+    log_interval=15,
+    checkpoint_interval=30,
+    method="famo",
+)
+"""The tiny run smaller still, with a checkpoint every 30 steps, through FAMO (whose state a
+checkpoint must carry): the resume and determinism tests' run."""
+
+
+@pytest.fixture
+def short_run(tiny_flags) -> list[str]:
+    """``mtrl train`` flags of ``SHORT_RUN`` (add ``--total-steps`` and ``--logdir``)."""
+    return tiny_flags(**SHORT_RUN)

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from mtrl.combine.base import CombineOutput, Combiner, gradient_info
+from mtrl.combine.base import (
+    PROPERTIES,
+    CombineOutput,
+    Combiner,
+    GramCombiner,
+    GramProblem,
+    gradient_info,
+)
 from mtrl.combine.cagrad import CAGrad
 from mtrl.combine.dibs import DiBS
 from mtrl.combine.dibs_tstep import DiBSTStep
@@ -19,6 +26,7 @@ from mtrl.combine.mean import Mean
 from mtrl.combine.mgda import MGDA
 from mtrl.combine.mgda_ub import MGDAUB
 from mtrl.combine.nashmtl import NashMTL
+from mtrl.combine.options import short
 from mtrl.combine.pcgrad import PCGrad
 
 REGISTRY: dict[str, type[Combiner]] = {
@@ -31,13 +39,12 @@ METHODS: tuple[str, ...] = tuple(REGISTRY)
 
 
 def make(name: str, num_tasks: int, **options: Any) -> Combiner:
-    """Build the combiner ``name`` for ``num_tasks`` tasks; ValueError lists the valid names."""
+    """Build the combiner ``name`` for ``num_tasks`` tasks; ValueError (one line) for an
+    unknown name (listing the valid ones) or an option its declaration refuses."""
     if name not in REGISTRY:
         raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
-    try:
-        return REGISTRY[name](num_tasks, **options)
-    except TypeError as err:
-        raise ValueError(f"bad options for method {name!r}: {err}") from None
+    cls = REGISTRY[name]
+    return cls(num_tasks, **cls.check_options(options))
 
 
 def make_pair(
@@ -58,8 +65,10 @@ def make_pair(
         raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
     cls = REGISTRY[name]
     actor = options.pop("actor", cls.actor_default or name)
-    if actor not in (name, "mean"):
-        raise ValueError(f"{name} option actor must be one of {name}, mean; got {actor!r}")
+    if not isinstance(actor, str) or actor not in (name, "mean"):
+        raise ValueError(
+            f"method {name}: option actor must be one of {name}, mean, got {short(actor)}"
+        )
 
     def build(model_lr: float | None) -> Combiner:
         extra = {"lr": model_lr} if cls.lr_from_model and model_lr is not None else {}
@@ -69,12 +78,27 @@ def make_pair(
     return critic, (build(actor_lr) if actor == name else make("mean", num_tasks))
 
 
+def property_table() -> str:
+    """Every method's declared ``PROPERTIES`` as a Markdown table (the README's copy is
+    checked against it by tests/mtrl/test_combine_properties.py)."""
+    lines = ["| `--method` | " + " | ".join(f"`{p}`" for p in PROPERTIES) + " |"]
+    lines.append("|---|" + "---|" * len(PROPERTIES))
+    for name, cls in REGISTRY.items():
+        cells = ["yes" if getattr(cls, p) else "no" for p in PROPERTIES]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 __all__ = [
     "METHODS",
+    "PROPERTIES",
     "REGISTRY",
     "CombineOutput",
     "Combiner",
+    "GramCombiner",
+    "GramProblem",
     "gradient_info",
     "make",
     "make_pair",
+    "property_table",
 ]

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mtrl.combine.base import CombineOutput, Combiner, gram_and_info
+from mtrl.combine.base import GramCombiner, GramProblem
+from mtrl.combine.options import declare, number
 from mtrl.combine.simplex import minimize_on_simplex, unit_scaled
 
 
@@ -45,22 +46,24 @@ def cagrad_weights(gram: Tensor, c: float) -> Tensor:
     return torch.as_tensor(w, dtype=torch.float64, device=gram.device)
 
 
-class CAGrad(Combiner):
+class CAGrad(GramCombiner):
     """Conflict-averse gradient with radius ``c`` (0.9 was the MT10 setting)."""
 
     name = "cagrad"
-    needs_grads = True
+    options = declare(c=number(ge=0, le=1e100), eps=number(gt=0))  # c² stays a finite float
+    uses_loss_values = False
+    scale_invariant = False
+    loss_scale_invariant = False
+    descends_every_task = False
+    permutation_invariant = True
+    c: float
+    eps: float
 
     def __init__(self, num_tasks: int, c: float = 0.9, eps: float = 1e-12):
-        super().__init__(num_tasks)
-        if c < 0:
-            raise ValueError(f"cagrad needs c >= 0, got {c}")
-        self.c, self.eps = c, eps
+        super().__init__(num_tasks, c=c, eps=eps)
 
-    def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
-        assert grads is not None
-        gram, info = gram_and_info(grads)
-        gram = gram.double()
+    def weigh(self, problem: GramProblem) -> Tensor:
+        gram = problem.gram64
         w = cagrad_weights(gram, self.c)
         # ‖g0‖ and ‖G w‖ from the Gram matrix: g0 = (1/K) 1ᵀG
         mean_w = torch.full_like(w, 1.0 / self.num_tasks)
@@ -68,5 +71,4 @@ class CAGrad(Combiner):
         gw_norm = (w @ gram @ w).clamp_min(0).sqrt()
         lam = self.c * g0_norm / gw_norm.clamp_min(self.eps)
         # d = (g0 + λ G w) / (1 + c²) as weights on the task gradients: (1/K + λ wᵢ)/(1 + c²)
-        weights = ((mean_w + lam * w) / (1 + self.c**2)).to(grads.dtype)
-        return CombineOutput(direction=weights @ grads, weights=weights, info=info)
+        return (mean_w + lam * w) / (1 + self.c**2)

@@ -18,6 +18,7 @@ from typing import Any
 from torch import Tensor
 
 from mtrl.combine.base import CombineOutput, Combiner, gradient_info
+from mtrl.combine.options import declare, integer, number
 
 
 class DiBS(Combiner):
@@ -29,13 +30,19 @@ class DiBS(Combiner):
     """
 
     name = "dibs"
+    options = declare(eps=number(gt=0), cosine_every=integer(ge=1))
     needs_grads = True
+    uses_loss_values = False
+    scale_invariant = True
+    loss_scale_invariant = True
+    descends_every_task = False
+    permutation_invariant = True
+    eps: float
+    cosine_every: int
 
     def __init__(self, num_tasks: int, eps: float = 1e-12, cosine_every: int = 10):
-        super().__init__(num_tasks)
-        if cosine_every < 1:
-            raise ValueError(f"dibs needs cosine_every >= 1, got {cosine_every}")
-        self.eps, self.cosine_every, self.calls = eps, cosine_every, 0
+        super().__init__(num_tasks, eps=eps, cosine_every=cosine_every)
+        self.calls = 0
 
     def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
         assert grads is not None

@@ -39,27 +39,35 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mtrl.combine.base import CombineOutput, Combiner, gram_and_info
+from mtrl.combine.base import GramCombiner, GramProblem
+from mtrl.combine.options import MAX_ITERATIONS, declare, integer, number
 
 
-class DiBSTStep(Combiner):
+class DiBSTStep(GramCombiner):
     """T projected bargaining steps in the ε-ball; direction ``−δ_T``."""
 
     name = "dibs-tstep"
-    needs_grads = True
+    options = declare(
+        steps=integer(ge=1, le=MAX_ITERATIONS),
+        radius=number(gt=0),
+        eps=number(gt=0),
+    )
+    uses_loss_values = False
+    scale_invariant = True
+    loss_scale_invariant = True
+    descends_every_task = False
+    permutation_invariant = True
+    steps: int
+    radius: float
+    eps: float
 
     def __init__(self, num_tasks: int, steps: int = 10, radius: float = 1.0, eps: float = 1e-12):
-        super().__init__(num_tasks)
-        if steps < 1 or not radius > 0:
-            raise ValueError("dibs-tstep needs steps >= 1 and radius > 0")
-        self.steps, self.radius, self.eps = steps, radius, eps
+        super().__init__(num_tasks, steps=steps, radius=radius, eps=eps)
 
-    def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
-        assert grads is not None
-        gram, info = gram_and_info(grads)
-        norms = info["grad_norm"].double().clamp_min(self.eps)
-        cos = gram.double() / (norms[:, None] * norms[None, :])
-        alive = (info["grad_norm"] > self.eps).double()  # a zero gradient has no direction
+    def weigh(self, problem: GramProblem) -> Tensor:
+        norms = problem.norms.double().clamp_min(self.eps)
+        cos = problem.cosine(norms)
+        alive = (problem.norms > self.eps).double()  # a zero gradient has no direction
         cos = cos * alive.outer(alive)
         eps = self.radius
         c = torch.zeros_like(norms)  # δ = −Σ cᵢ uᵢ
@@ -70,5 +78,4 @@ class DiBSTStep(Combiner):
             c = c + (eps / self.steps) * pull
             norm = (c @ cos @ c).clamp_min(0).sqrt()
             c = c * (eps / norm.clamp_min(eps))  # project onto the ball
-        weights = (c / norms).to(grads.dtype)  # −δ = Σ cᵢ gᵢ/‖gᵢ‖
-        return CombineOutput(direction=weights @ grads, weights=weights, info=info)
+        return c / norms  # −δ = Σ cᵢ gᵢ/‖gᵢ‖

@@ -41,15 +41,33 @@ import torch
 from torch import Tensor
 
 from mtrl.combine.base import CombineOutput, Combiner
+from mtrl.combine.options import choice, declare, number
 
 
 class FAMO(Combiner):
     """Loss weights from learned logits; the logits learn from each step's log-loss drop."""
 
     name = "famo"
-    needs_grads = False
-    actor_default: ClassVar[str] = "mean"
     LOSS_AFTER = ("same_batch", "next_batch")
+    options = declare(
+        lr=number(gt=0),
+        gamma=number(ge=0),
+        min_loss=number(),
+        eps=number(gt=0),
+        loss_after=choice(*LOSS_AFTER),
+    )
+    needs_grads = False
+    uses_loss_values = True
+    scale_invariant = False
+    loss_scale_invariant = True  # only log Lᵢ enters (with min_loss = 0)
+    descends_every_task = False
+    permutation_invariant = True
+    actor_default: ClassVar[str] = "mean"
+    lr: float
+    gamma: float
+    min_loss: float
+    eps: float
+    loss_after: str
 
     def __init__(
         self,
@@ -60,16 +78,10 @@ class FAMO(Combiner):
         eps: float = 1e-8,
         loss_after: str = "same_batch",
     ):
-        super().__init__(num_tasks)
-        if loss_after not in self.LOSS_AFTER:
-            raise ValueError(
-                f"famo loss_after must be one of {', '.join(self.LOSS_AFTER)}, got {loss_after!r}"
-            )
-        if not lr > 0 or not gamma >= 0:
-            raise ValueError(f"famo needs lr > 0 and gamma >= 0, got lr={lr}, gamma={gamma}")
-        self.lr, self.gamma, self.min_loss, self.eps = lr, gamma, min_loss, eps
-        self.loss_after = loss_after
-        self.learns_after_step = loss_after == "same_batch"
+        super().__init__(
+            num_tasks, lr=lr, gamma=gamma, min_loss=min_loss, eps=eps, loss_after=loss_after
+        )
+        self.learns_after_step = self.loss_after == "same_batch"
         self.reset()
 
     def reset(self) -> None:

@@ -48,6 +48,7 @@ import torch
 from torch import Tensor
 
 from mtrl.combine.base import CombineOutput, Combiner
+from mtrl.combine.options import declare, number
 
 BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -57,17 +58,21 @@ class LDC(Combiner):
     """Loss weights ``∂f/∂Lᵢ``; the router logits take one Adam step down ``f`` per call."""
 
     name = "ldc"
+    options = declare(lamb=number(ge=0), lr=number(gt=0), eps=number(gt=0))
     needs_grads = False
+    uses_loss_values = True
+    scale_invariant = False
+    loss_scale_invariant = True  # the losses enter divided by their first-call ratios
+    descends_every_task = False
+    permutation_invariant = False  # the penalty compares neighbours in task order
     actor_default: ClassVar[str] = "mean"
     lr_from_model: ClassVar[bool] = True
+    lamb: float
+    lr: float
+    eps: float
 
     def __init__(self, num_tasks: int, lamb: float = 0.05, lr: float = 3e-4, eps: float = 1e-8):
-        super().__init__(num_tasks)
-        if not lamb >= 0:
-            raise ValueError(f"ldc needs lamb >= 0, got {lamb}")
-        if not lr > 0:
-            raise ValueError(f"ldc needs lr > 0, got {lr}")
-        self.lamb, self.lr, self.eps = lamb, lr, eps
+        super().__init__(num_tasks, lamb=lamb, lr=lr, eps=eps)
         self.reset()
 
     def reset(self) -> None:

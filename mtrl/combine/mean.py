@@ -17,6 +17,11 @@ class Mean(Combiner):
 
     name = "mean"
     needs_grads = False
+    uses_loss_values = False
+    scale_invariant = False
+    loss_scale_invariant = False
+    descends_every_task = False
+    permutation_invariant = True
 
     def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
         weights = torch.full_like(losses, 1.0 / self.num_tasks)

@@ -43,7 +43,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mtrl.combine.base import CombineOutput, Combiner, gram_and_info
+from mtrl.combine.base import GramCombiner, GramProblem
+from mtrl.combine.options import choice, declare
 from mtrl.combine.simplex import min_norm_point
 
 NORMALIZATIONS = ("loss+", "l2", "loss", "none")
@@ -51,15 +52,6 @@ NORMALIZATIONS = ("loss+", "l2", "loss", "none")
 
 FLOOR = 1e-30
 """Smallest normaliser (float64)."""
-
-
-def check_normalization(normalization: str) -> str:
-    """``normalization`` if it is one of ``NORMALIZATIONS``, else ValueError."""
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(
-            f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}"
-        )
-    return normalization
 
 
 def normalizers(losses: Tensor, sq_norms: Tensor, normalization: str) -> Tensor:
@@ -95,19 +87,25 @@ def min_norm_weights(gram: Tensor) -> Tensor:
     return torch.as_tensor(w, dtype=torch.float64, device=m.device)
 
 
-class MGDA(Combiner):
-    """Direction ``Σᵢ αᵢ gᵢ``, α the min-norm weights of the normalised gradients ``gᵢ / nᵢ``."""
+class MGDA(GramCombiner):
+    """Direction ``Σᵢ αᵢ gᵢ``, α the min-norm weights of the normalised gradients ``gᵢ / nᵢ``.
+
+    Only with ``normalization="none"`` is ``⟨d, gᵢ⟩ ≥ ‖d‖²`` for every task; the default
+    ``loss+`` solves on ``gᵢ / nᵢ`` but applies α to the raw gᵢ, which can ascend a task.
+    """
 
     name = "mgda"
-    needs_grads = True
+    options = declare(normalization=choice(*NORMALIZATIONS))
+    uses_loss_values = True
+    scale_invariant = False
+    loss_scale_invariant = False
+    descends_every_task = False
+    permutation_invariant = True
+    normalization: str
 
     def __init__(self, num_tasks: int, normalization: str = NORMALIZATIONS[0]):
-        super().__init__(num_tasks)
-        self.normalization = check_normalization(normalization)
+        super().__init__(num_tasks, normalization=normalization)
 
-    def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
-        assert grads is not None
-        gram, info = gram_and_info(grads)
-        n = normalizers(losses, gram.diagonal(), self.normalization)
-        w = min_norm_weights(gram.double() / torch.outer(n, n)).to(grads.dtype)
-        return CombineOutput(direction=w @ grads, weights=w, info=info)
+    def weigh(self, problem: GramProblem) -> Tensor:
+        n = normalizers(problem.losses, problem.gram.diagonal(), self.normalization)
+        return min_norm_weights(problem.gram64 / torch.outer(n, n))

@@ -40,7 +40,8 @@ import torch
 from torch import Tensor
 
 from mtrl.combine.base import CombineOutput, Combiner, gram_matrix
-from mtrl.combine.mgda import NORMALIZATIONS, check_normalization, min_norm_weights, normalizers
+from mtrl.combine.mgda import NORMALIZATIONS, min_norm_weights, normalizers
+from mtrl.combine.options import choice, declare
 
 
 def orthogonal_min_norm_weights(d: Tensor) -> Tensor:
@@ -56,13 +57,19 @@ class MGDAUB(Combiner):
     """Loss weights α: the min-norm point of the normalised representation gradients."""
 
     name = "mgda-ub"
+    options = declare(normalization=choice(*NORMALIZATIONS))
     needs_grads = False
     needs_representation_grads = True
     """``mtrl.grads.combined_backward`` passes ``‖∇_Z Lᵢ‖²`` ``[K]`` as ``grads``."""
+    uses_loss_values = True
+    scale_invariant = False
+    loss_scale_invariant = False
+    descends_every_task = False
+    permutation_invariant = True
+    normalization: str
 
     def __init__(self, num_tasks: int, normalization: str = NORMALIZATIONS[0]):
-        super().__init__(num_tasks)
-        self.normalization = check_normalization(normalization)
+        super().__init__(num_tasks, normalization=normalization)
 
     def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
         k = self.num_tasks

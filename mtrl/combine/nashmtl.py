@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mtrl.combine.base import CombineOutput, Combiner, gram_and_info
+from mtrl.combine.base import GramCombiner, GramProblem
+from mtrl.combine.options import MAX_ITERATIONS, choice, declare, integer, number
 
 
 def nash_weights_newton(cos: Tensor, iters: int = 30, ridge: float = 1e-8) -> Tensor:
@@ -87,7 +88,7 @@ def nash_weights_ccp(gram: np.ndarray, prev: np.ndarray | None, iters: int = 20)
     return alpha
 
 
-class NashMTL(Combiner):
+class NashMTL(GramCombiner):
     """Direction ``Σᵢ αᵢ gᵢ`` with ``(G Gᵀ) α = 1/α``.
 
     ``update_weights_every``: re-solve every N calls and reuse the weights in
@@ -96,7 +97,23 @@ class NashMTL(Combiner):
     """
 
     name = "nashmtl"
-    needs_grads = True
+    options = declare(
+        update_weights_every=integer(ge=1),
+        optim_niter=integer(ge=1, le=MAX_ITERATIONS),
+        solver=choice("newton", "ccp"),
+        newton_iters=integer(ge=1, le=MAX_ITERATIONS),
+        eps=number(gt=0),
+    )
+    uses_loss_values = False
+    scale_invariant = True
+    loss_scale_invariant = True
+    descends_every_task = True
+    permutation_invariant = True
+    update_weights_every: int
+    optim_niter: int
+    solver: str
+    newton_iters: int
+    eps: float
 
     def __init__(
         self,
@@ -107,34 +124,32 @@ class NashMTL(Combiner):
         newton_iters: int = 30,
         eps: float = 1e-12,
     ):
-        super().__init__(num_tasks)
-        if solver not in ("newton", "ccp"):
-            raise ValueError(f"nashmtl solver must be 'newton' or 'ccp', got {solver!r}")
-        if update_weights_every < 1 or optim_niter < 1:
-            raise ValueError("update_weights_every and optim_niter must be >= 1")
-        self.update_weights_every, self.optim_niter = update_weights_every, optim_niter
-        self.solver, self.newton_iters, self.eps = solver, newton_iters, eps
+        super().__init__(
+            num_tasks,
+            update_weights_every=update_weights_every,
+            optim_niter=optim_niter,
+            solver=solver,
+            newton_iters=newton_iters,
+            eps=eps,
+        )
         self.reset()
 
     def reset(self) -> None:
         self.step = 0
         self.alpha: Tensor | None = None
 
-    def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
-        assert grads is not None
-        gram, info = gram_and_info(grads)
+    def weigh(self, problem: GramProblem) -> Tensor:
         if self.alpha is None or self.step % self.update_weights_every == 0:
-            self.alpha = self._solve(gram.double())
+            self.alpha = self._solve(problem)
         self.step += 1
-        alpha = self.alpha.to(grads.dtype)
-        return CombineOutput(direction=alpha @ grads, weights=alpha, info=info)
+        return self.alpha
 
-    def _solve(self, gram: Tensor) -> Tensor:
+    def _solve(self, problem: GramProblem) -> Tensor:
         """α from the Gram matrix ``G Gᵀ`` (float64)."""
+        gram = problem.gram64
         if self.solver == "newton":
             norms = gram.diagonal().clamp_min(0).sqrt().clamp_min(self.eps)
-            cosines = gram / (norms[:, None] * norms[None, :])
-            beta = nash_weights_newton(cosines, iters=self.newton_iters)
+            beta = nash_weights_newton(problem.cosine(norms), iters=self.newton_iters)
             return beta / norms
         prev = None if self.alpha is None else self.alpha.double().cpu().numpy()
         alpha = nash_weights_ccp(gram.cpu().numpy(), prev, self.optim_niter)

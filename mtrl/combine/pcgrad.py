@@ -24,40 +24,45 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mtrl.combine.base import CombineOutput, Combiner, gram_and_info
+from mtrl.combine.base import GramCombiner, GramProblem
+from mtrl.combine.options import declare, integer, number
 
 
-class PCGrad(Combiner):
+class PCGrad(GramCombiner):
     """Sum of conflict-projected gradients, random order per task."""
 
     name = "pcgrad"
-    needs_grads = True
+    options = declare(seed=integer(ge=0, le=2**64 - 1), eps=number(gt=0))
+    uses_loss_values = False
+    scale_invariant = False
+    loss_scale_invariant = False
+    descends_every_task = False
+    permutation_invariant = False  # the random partner orders are drawn per task index
+    seed: int
+    eps: float
 
     def __init__(self, num_tasks: int, seed: int = 0, eps: float = 1e-12):
-        super().__init__(num_tasks)
-        self.eps, self.seed = eps, seed
-        self.generator = torch.Generator().manual_seed(seed)
+        super().__init__(num_tasks, seed=seed, eps=eps)
+        self.generator = torch.Generator().manual_seed(self.seed)
 
     def reset(self) -> None:
         self.generator = torch.Generator().manual_seed(self.seed)
 
-    def combine(self, losses: Tensor, grads: Tensor | None) -> CombineOutput:
-        assert grads is not None
-        gram, info = gram_and_info(grads)
-        gram = gram.double()
-        k = grads.shape[0]
+    def weigh(self, problem: GramProblem) -> Tensor:
+        gram = problem.gram64
+        k = gram.shape[0]
+        device = gram.device
         # orders[i] = a random permutation of the tasks; i itself is skipped below
-        orders = torch.rand(k, k, generator=self.generator).argsort(dim=1).to(grads.device)
+        orders = torch.rand(k, k, generator=self.generator).argsort(dim=1).to(device)
         sq_norms = gram.diagonal().clamp_min(self.eps)
-        rows = torch.arange(k, device=grads.device)
-        coeffs = torch.eye(k, dtype=gram.dtype, device=grads.device)  # projected = coeffs @ G
+        rows = torch.arange(k, device=device)
+        coeffs = torch.eye(k, dtype=gram.dtype, device=device)  # projected = coeffs @ G
         for s in range(k):
             partner = orders[:, s]
             dots = (coeffs @ gram)[rows, partner]  # projected_i · g_partner(i)
             coef = torch.where((dots < 0) & (partner != rows), dots / sq_norms[partner], 0.0)
             coeffs[rows, partner] -= coef
-        weights = coeffs.sum(0).to(grads.dtype)
-        return CombineOutput(direction=weights @ grads, weights=weights, info=info)
+        return coeffs.sum(0)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}

@@ -1,7 +1,11 @@
 """The toy Pareto study: its analytic gradients, its Pareto set, and the invariance it shows."""
 
+import re
+
 import numpy as np
 import pytest
+
+from mtrl.combine import METHODS, REGISTRY
 
 
 @pytest.fixture
@@ -44,6 +48,18 @@ def test_direction_based_methods_follow_the_same_path_under_a_monotonic_map(toy,
     assert np.linalg.norm(mapped[-1] - plain[-1], axis=1).max() > toy.MOVE_TOL
 
 
+@pytest.mark.parametrize("method", [m for m in METHODS if not REGISTRY[m].scale_invariant])
+def test_every_method_not_declared_invariant_moves_under_a_map(toy, method):
+    """The negation of the declaration: the study's own verdict, on a short run."""
+    starts = toy.start_points(2)
+    plain = toy.run_method(method, starts, "none", steps=150)
+    moved = [
+        np.linalg.norm(toy.run_method(method, starts, t, steps=150)[-1] - plain[-1], axis=1).max()
+        for t in toy.TRANSFORMS
+    ]
+    assert max(moved) > toy.MOVE_TOL
+
+
 def test_dibs_reaches_the_pareto_set_from_below(toy):
     (path,) = toy.run_method("dibs", [(-7.5, -5.0)], "none", steps=1500).transpose(1, 0, 2)
     start, end = path[0], path[-1]
@@ -59,6 +75,8 @@ def test_study_writes_figure_and_tables(toy, tmp_path):
         ("dibs", "none"),
         ("dibs", "pow4"),
     }
-    assert "| dibs |" in (tmp_path / "results.md").read_text()
+    text = (tmp_path / "results.md").read_text()
+    assert re.search(r"^\| dibs \|.* \| yes \|$", text, re.M)  # declared scale-invariant
+    assert re.search(r"^\| mean \|.* \| no \|$", text, re.M)
     assert (tmp_path / "results.csv").read_text().startswith("method,start,")
     assert (tmp_path / "trajectories.png").stat().st_size > 10_000

@@ -107,5 +107,5 @@ def test_c_zero_is_the_mean():
 
 
 def test_negative_c_is_rejected():
-    with pytest.raises(ValueError, match="cagrad needs c >= 0"):
+    with pytest.raises(ValueError, match="method cagrad: option c must be a number >= 0"):
         make("cagrad", 2, c=-0.1)

@@ -93,31 +93,6 @@ def test_an_unknown_name_lists_every_valid_one():
     assert listed == list(METHODS) and len(listed) == len(combine.REGISTRY)
 
 
-def _pcgrad_reference(grads, orders):
-    """PCGrad written directly in parameter space, with the given partner orders."""
-    out = []
-    for i in range(grads.shape[0]):
-        g = grads[i].clone()
-        for j in orders[i].tolist():
-            if j != i and g @ grads[j] < 0:
-                g = g - (g @ grads[j]) / (grads[j] @ grads[j]) * grads[j]
-        out.append(g)
-    return torch.stack(out).sum(0)
-
-
-@pytest.mark.parametrize("k", [2, 3, 10])
-def test_gram_space_pcgrad_equals_its_parameter_space_form(k):
-    torch.manual_seed(k)
-    grads = (
-        torch.randn(k, 50, dtype=torch.float64)
-        * torch.logspace(-2, 2, k, dtype=torch.float64)[:, None]
-    )
-    pcgrad = combine.make("pcgrad", k, seed=3)
-    orders = torch.rand(k, k, generator=torch.Generator().manual_seed(3)).argsort(dim=1)
-    out = pcgrad(torch.ones(k), grads)
-    torch.testing.assert_close(out.direction, _pcgrad_reference(grads, orders))
-
-
 @pytest.mark.parametrize("p", [1, 7, GRAM_CHUNK, 3 * GRAM_CHUNK + 5])
 def test_blocked_gram_matrix_equals_g_gt(p):
     g = torch.randn(4, p, generator=torch.Generator().manual_seed(p), dtype=torch.float64)

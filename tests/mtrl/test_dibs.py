@@ -23,6 +23,10 @@ def tstep_direction(grads: torch.Tensor, **options) -> torch.Tensor:
     return make("dibs-tstep", k, **options)(torch.ones(k, dtype=grads.dtype), grads).direction
 
 
+def cos(a: torch.Tensor, b: torch.Tensor) -> float:
+    return torch.nn.functional.cosine_similarity(a, b, dim=0).item()
+
+
 # ---------------------------------------------------------------- 1-step
 def test_dibs_hand_computed():
     out = make("dibs", 2)(L, G)
@@ -135,3 +139,21 @@ def test_tstep_small_radius_is_the_one_step_direction_to_first_order():
     d = tstep_direction(g, steps=5, radius=eps)
     one_step = make("dibs", 4)(torch.ones(4, dtype=F64), g).direction
     torch.testing.assert_close(d, eps**2 * one_step, rtol=1e-3, atol=0)
+
+
+# ---------------------------------------------------------------- T-step, by hand
+def test_dibs_tstep_symmetric_and_bounded():
+    u = torch.tensor([[1.0, 0.0], [0.0, 5.0]], dtype=F64)
+    d = tstep_direction(u, radius=0.5, steps=7)
+    assert cos(d, torch.tensor([1.0, 1.0], dtype=F64)) == pytest.approx(1.0)
+    assert d.norm() <= 0.5 + 1e-12
+    # aligned tasks: the direction is the common one
+    d = tstep_direction(torch.tensor([[2.0, 0.0], [7.0, 0.0]], dtype=F64))
+    assert cos(d, torch.tensor([1.0, 0.0], dtype=F64)) == pytest.approx(1.0)
+
+
+def test_dibs_tstep_keeps_the_projected_iterate():
+    """One step of size ε·K·ε leaves the ball; the kept iterate is its projection."""
+    u = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], dtype=F64)
+    d = tstep_direction(u, radius=1.0, steps=1)
+    torch.testing.assert_close(d, torch.tensor([1.0, 0.0], dtype=F64))  # not 3.0

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from agents.replay import Batch
-from agents.sac import MultiTaskSAC, SACHyper
 from mtrl.combine import make, make_pair
 from mtrl.combine.famo import FAMO
 from mtrl.combine.mean import Mean
@@ -38,11 +37,9 @@ def test_famo_defaults_are_the_mt10_run():
     assert group["lr"] == 0.025 and group["weight_decay"] == 0.01  # run.sh: wlr, gamma
 
 
-def _update_stats(method: str, **options):
+def _update_stats(small_sac, method: str, **options):
     k = 3
-    torch.manual_seed(0)
-    critic, actor = make_pair(method, k, **options)
-    agent = MultiTaskSAC(5, 2, k, SACHyper(hidden=(8,)), critic, actor)
+    agent = small_sac(method, k, options=options)
     g = torch.Generator().manual_seed(1)
     batch = Batch(
         torch.randn(k, 4, 5, generator=g),
@@ -54,12 +51,12 @@ def _update_stats(method: str, **options):
     return agent, agent.update(batch)
 
 
-def test_famo_actor_gets_the_mean_by_default_and_actor_famo_switches_it():
-    agent, stats = _update_stats("famo")
+def test_famo_actor_gets_the_mean_by_default_and_actor_famo_switches_it(small_sac):
+    agent, stats = _update_stats(small_sac, "famo")
     assert isinstance(agent.critic_combiner, FAMO) and isinstance(agent.actor_combiner, Mean)
     torch.testing.assert_close(stats["combine/actor/weight"], torch.full((3,), 1 / 3))
     assert not torch.allclose(stats["combine/critic/weight"], torch.full((3,), 1 / 3))
-    agent, _ = _update_stats("famo", actor="famo")
+    agent, _ = _update_stats(small_sac, "famo", actor="famo")
     assert isinstance(agent.actor_combiner, FAMO)
     assert agent.actor_combiner is not agent.critic_combiner
 
@@ -67,9 +64,9 @@ def test_famo_actor_gets_the_mean_by_default_and_actor_famo_switches_it():
 def test_famo_rejects_bad_options():
     with pytest.raises(ValueError, match="loss_after must be one of same_batch, next_batch"):
         make("famo", 2, loss_after="later")
-    with pytest.raises(ValueError, match="famo option actor must be one of famo, mean"):
+    with pytest.raises(ValueError, match="method famo: option actor must be one of famo, mean"):
         make_pair("famo", 2, actor="ldc")
-    with pytest.raises(ValueError, match="gamma >= 0"):
+    with pytest.raises(ValueError, match="option gamma must be a number >= 0, got -1"):
         make_pair("famo", 2, gamma=-1.0)
 
 

@@ -68,9 +68,9 @@ def test_ldc_router_learns_at_the_model_learning_rate_and_the_actor_gets_the_mea
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"lamb": -1.0}, "lamb >= 0"),
-        ({"lr": 0.0}, "lr > 0"),
-        ({"actor": "famo"}, "actor must be one of ldc, mean"),
+        ({"lamb": -1.0}, "method ldc: option lamb must be a number >= 0, got -1.0"),
+        ({"lr": 0.0}, "method ldc: option lr must be a number > 0, got 0.0"),
+        ({"actor": "famo"}, "method ldc: option actor must be one of ldc, mean, got .famo."),
     ],
 )
 def test_ldc_rejects_bad_options(options, message):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from agents.replay import Batch
-from agents.sac import MultiTaskSAC, SACHyper
+from agents.sac import MultiTaskSAC
 from mtrl import combine
 from mtrl.combine.simplex import min_norm_point
 from mtrl.grads import combined_backward, per_task_grads_loop
@@ -174,11 +174,10 @@ def test_mgda_ub_a_zero_representation_gradient_takes_the_weight():
     torch.testing.assert_close(out.weights, torch.tensor([0.0, 1.0, 0.0], dtype=F64))
 
 
-def small_agent(k: int) -> MultiTaskSAC:
-    torch.manual_seed(0)
-    mk = [combine.make("mgda-ub", k) for _ in range(2)]
-    agent = MultiTaskSAC(9, 3, k, SACHyper(hidden=(24, 16)), *mk)
-    return agent.double()
+@pytest.fixture
+def small_agent(small_sac):
+    """``small_agent(k)``: MGDA-UB on both losses, 9-d observations, float64."""
+    return lambda k: small_sac("mgda-ub", k, obs_dim=9, act_dim=3, hidden=(24, 16)).double()
 
 
 def real_batch(k: int, b: int = 6) -> Batch:
@@ -211,7 +210,7 @@ def loss_fns(agent: MultiTaskSAC, batch: Batch, which: str):
     )
 
 
-def test_representation_is_the_last_hidden_activation():
+def test_representation_is_the_last_hidden_activation(small_agent):
     agent, batch = small_agent(3), real_batch(3)
     noise = torch.randn(batch.act.shape, dtype=F64)
     act, logp, z = agent.actor.forward_with_hidden(batch.obs, noise)
@@ -243,7 +242,9 @@ def full_representation_grads(rep_fn, k: int) -> tuple[torch.Tensor, torch.Tenso
 
 @pytest.mark.parametrize("normalization", ["none", "l2", "loss", "loss+"])
 @pytest.mark.parametrize("which", ["critic", "actor"])
-def test_mgda_ub_closed_form_matches_a_general_solver_on_real_sac_losses(which, normalization):
+def test_mgda_ub_closed_form_matches_a_general_solver_on_real_sac_losses(
+    which, normalization, small_agent
+):
     k = 4
     agent, batch = small_agent(k), real_batch(k)
     agent.critic_combiner = agent.actor_combiner = combine.make(
@@ -271,7 +272,7 @@ def test_mgda_ub_closed_form_matches_a_general_solver_on_real_sac_losses(which, 
 
 
 @pytest.mark.parametrize("which", ["critic", "actor"])
-def test_mgda_ub_plumbing_equals_k_backward_passes_weighted(which):
+def test_mgda_ub_plumbing_equals_k_backward_passes_weighted(which, small_agent):
     k = 3
     agent, batch = small_agent(k), real_batch(k)
     loss_fn, rep_fn, params = loss_fns(agent, batch, which)
@@ -285,14 +286,14 @@ def test_mgda_ub_plumbing_equals_k_backward_passes_weighted(which):
     assert all(p.grad is None for p in others.values())
 
 
-def test_mgda_ub_needs_a_representation_loss_fn():
+def test_mgda_ub_needs_a_representation_loss_fn(small_agent):
     agent, batch = small_agent(2), real_batch(2)
     loss_fn, _, params = loss_fns(agent, batch, "critic")
     with pytest.raises(ValueError, match="mgda-ub needs a representation_loss_fn"):
         combined_backward(agent.critic_combiner, loss_fn, params)
 
 
-def test_mgda_ub_sac_update_weights_are_the_squared_losses():
+def test_mgda_ub_sac_update_weights_are_the_squared_losses(small_agent):
     """The default (loss+) in a full SAC update: α ∝ Lᵢ², for critic and actor."""
     k = 3
     agent, batch = small_agent(k), real_batch(k)

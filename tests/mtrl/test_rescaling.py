@@ -4,8 +4,8 @@
 nothing about any one of them. Instead, for each method the claim that defines it
 is checked on the rescaled gradients, the direction is shown to change, and the
 claim is shown to *fail* for another method's direction (so the check discriminates).
-The scale-invariant methods (dibs, dibs-tstep, nashmtl) are tested in
-test_combine_properties.py::test_invariant_to_rescaling_one_task.
+The methods that declare ``scale_invariant`` (dibs, dibs-tstep, nashmtl) are tested in
+test_combine_properties.py::test_scale_invariant, with every other method's counterexample.
 """
 
 import numpy as np
