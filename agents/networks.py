@@ -2,8 +2,8 @@
 
 ``forward(x)`` with ``x`` shaped ``[K, b, in]`` uses the shared weights;
 ``forward(x, params)`` with ``params[name]`` shaped ``[K, ...]`` gives task k
-its own copy (``torch.baddbmm``), which is how per-task gradients are taken
-in one backward (see ``mtrl.grads``).
+its own copy (``mtrl.grads.per_task_linear``), which is how per-task gradients are
+taken in one backward (see ``mtrl.grads``).
 """
 
 from __future__ import annotations
@@ -11,60 +11,23 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-GRAD_DESTINATION = "grad_destination"
-"""Attribute a caller may set on a per-task weight (or bias) copy: a tensor view shaped
-like the copy into which its gradient is written (``mtrl.grads`` points it into ``G``)."""
-
-
-class _SharedCopiesLinear(torch.autograd.Function):
-    """``linear`` for per-task copies that are one tensor expanded (stride 0 on the task axis).
-
-    All copies are the same memory, so the forward and the input gradient are single
-    large matmuls, exactly as for shared weights; only the weight gradient is kept per
-    task (``bmm`` of task k's rows), the same FLOPs as the shared weight gradient. It is
-    written straight into the copy's ``grad_destination`` when one is set (first use only).
-    """
-
-    @staticmethod
-    def forward(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-        return F.linear(x, weight[0], bias[0])
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-        x, weight, bias = inputs
-        ctx.save_for_backward(x, weight)
-        ctx.dest_w = ctx.dest_b = None
-        if not torch.compiler.is_compiling():
-            ctx.dest_w = weight.__dict__.pop(GRAD_DESTINATION, None)
-            ctx.dest_b = bias.__dict__.pop(GRAD_DESTINATION, None)
-
-    @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        x, weight = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
-        grad_x = grad_out @ weight[0] if need_x else None
-        grad_w = torch.bmm(grad_out.transpose(1, 2), x, out=ctx.dest_w) if need_w else None
-        grad_b = torch.sum(grad_out, 1, out=ctx.dest_b) if need_b else None
-        return grad_x, grad_w, grad_b
+from mtrl.grads import per_task_linear
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     """``x @ weightᵀ + bias``; with a leading task axis on ``weight``, one matmul per task.
 
-    Per-task copies that are one tensor expanded (how ``mtrl.grads`` makes them) take
-    the shared matmul forward and keep only the weight gradient per task.
+    Per-task weights go through ``mtrl.grads.per_task_linear``: the copies ``mtrl.grads``
+    makes take the shared matmul forward and keep only the weight gradient per task.
     """
     if weight.dim() == 2:
         return F.linear(x, weight, bias)
-    if weight.stride(0) == 0 and bias.stride(0) == 0 and x.dim() == 3:
-        return _SharedCopiesLinear.apply(x, weight, bias)
-    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+    return per_task_linear(x, weight, bias)
 
 
 def mlp_forward(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor]) -> Tensor:

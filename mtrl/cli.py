@@ -160,7 +160,8 @@ def parse_method_options(items: Sequence[str]) -> dict[str, Any]:
 def _cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mtrl.trainer import TrainingStopped, load_run_config, train  # heavy imports
+    from mtrl.run_contract import TrainingStopped, load_run_config
+    from mtrl.trainer import train  # heavy imports
 
     flags = {k: v for k, v in vars(args).items() if k in FIELDS}
     resume_dir = None
@@ -173,17 +174,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 f"--resume continues a run as it was configured; {what} cannot change"
             )
         cfg = dataclasses.replace(load_run_config(resume_dir), **flags)
-        return _report(train, cfg, resume_dir, TrainingStopped)
+        return _run_training(train, cfg, resume_dir, TrainingStopped)
     file_values = load_yaml(args.config) if args.config else {}
     if args.method_option:
         options = dict(file_values.get("method_options") or {})
         options.update(parse_method_options(args.method_option))
         flags["method_options"] = options
     cfg = build_config(file_values, flags)
-    return _report(train, cfg, None, TrainingStopped)
+    return _run_training(train, cfg, None, TrainingStopped)
 
 
-def _report(train: Any, cfg: Any, resume_dir: Any, stopped: type[Exception]) -> int:
+def _run_training(train: Any, cfg: Any, resume_dir: Any, stopped: type[Exception]) -> int:
     """Run ``train`` and tell the user how it ended (exit 0, 1 when it stopped itself, 130)."""
     try:
         result = train(cfg, resume_dir)

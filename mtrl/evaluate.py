@@ -10,6 +10,8 @@ ones at every evaluation), more wraps around. Meta-World's own helper
 (``metaworld/evaluation.py:48-99``) instead lets the env's task-select wrapper pick
 the goal at each reset (uniformly with replacement for MT envs) and ends an episode
 at its first success; success counts the same, returns here are full episodes.
+
+``log_eval`` writes a result's TensorBoard tags, the same for both trainers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from torch.utils.tensorboard import SummaryWriter
 
 Policy = Callable[[np.ndarray], np.ndarray]
 """Observations ``[K, D]`` → deterministic actions ``[K, A]``."""
@@ -80,3 +83,23 @@ def evaluate(policy: Policy, env: gym.vector.VectorEnv, episodes: int) -> EvalRe
         if not ended_together and episode + 1 < episodes:
             obs, _ = env.reset(options={"goal": episode + 1})
     return EvalResult(success=successes / episodes, returns=returns / episodes)
+
+
+def log_eval(
+    writer: SummaryWriter,
+    task_names: list[str],
+    result: EvalResult,
+    step: int,
+    goals: str = "train",
+) -> None:
+    """``success/<task>``, ``success/mean``, ``eval/return/<task>``, ``eval/return/mean``.
+
+    Held-out goals log the same under ``heldout/`` (``heldout/success/<task>``, …), so
+    the two protocols never share a tag.
+    """
+    prefix = eval_tag_prefix(goals)
+    for name, s, r in zip(task_names, result.success, result.returns, strict=True):
+        writer.add_scalar(f"{prefix}success/{name}", float(s), step)
+        writer.add_scalar(f"{prefix}eval/return/{name}", float(r), step)
+    writer.add_scalar(f"{prefix}success/mean", float(result.success.mean()), step)
+    writer.add_scalar(f"{prefix}eval/return/mean", float(result.returns.mean()), step)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtrl.config import FIELDS, ConfigError, TrainConfig, build_config, validate
+from mtrl.config import FIELDS, ConfigError, TrainConfig, build_config, load_yaml_mapping, validate
 from reward_transforms import label
 
 GRID_KEYS = ("name", "methods", "transforms", "seeds", "method_options", "variants", "grids")
@@ -49,11 +49,6 @@ class RunSpec:
     transform: tuple[str, ...]
     seed: int
     config: TrainConfig
-
-    @property
-    def transform_label(self) -> str:
-        """``none`` or the specs as a label, e.g. ``task3-pow4``."""
-        return label(self.transform)
 
 
 @dataclass(frozen=True)
@@ -204,7 +199,5 @@ def parse_experiment(data: Any, path: Path, storage: str | Path = "runs") -> Exp
 
 def load_experiment(path: str | Path, storage: str | Path = "runs") -> Experiment:
     """Read and validate an experiment file (see the module docstring)."""
-    from mtrl.config import load_yaml_mapping
-
     path = Path(path)
     return parse_experiment(load_yaml_mapping(path), path, storage)

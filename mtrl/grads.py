@@ -4,19 +4,23 @@ The networks take per-task parameter copies ``[K, ...]``; task i's rows only tou
 copy i, so one backward of ``Σᵢ Lᵢ`` yields every task's gradient: no loop of K
 backward passes. The copies are stride-0 ``expand`` views of the shared parameters,
 so building them is free and each layer still runs its forward and input gradient
-as one shared matmul (``agents.networks.linear``); only the weight gradients are
-per task, written by the layers straight into ``G``, one contiguous ``[K, P]``
-buffer reused across updates.
+as one shared matmul; only the weight gradients are per task, written by the layers
+straight into ``G``, one contiguous ``[K, P]`` buffer reused across updates.
+
+Both halves of that protocol live here: ``per_task_grads`` makes the copies and points
+each one's ``GRAD_DESTINATION`` into ``G``; ``per_task_linear`` (which the layers of
+``agents.networks`` call) recognises the copies and writes their gradients there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from agents.networks import GRAD_DESTINATION
 from mtrl.combine import CombineOutput, Combiner
 from mtrl.profile import section
 
@@ -26,6 +30,55 @@ LossFn = Callable[[Mapping[str, Tensor] | None], Tensor]
 RepresentationLossFn = Callable[[], tuple[Tensor, Sequence[Tensor]]]
 """→ per-task losses ``[K]`` (shared parameters) and the shared representation tensors Z
 (each ``[K, b, …]``, task i's loss reading only rows i) they were computed from."""
+
+
+GRAD_DESTINATION = "grad_destination"
+"""Attribute ``per_task_grads`` sets on each per-task weight (or bias) copy: a view of
+``G`` shaped like the copy, into which ``SharedCopiesLinear`` writes its gradient."""
+
+
+class SharedCopiesLinear(torch.autograd.Function):
+    """``linear`` for per-task copies that are one tensor expanded (stride 0 on the task axis).
+
+    All copies are the same memory, so the forward and the input gradient are single
+    large matmuls, exactly as for shared weights; only the weight gradient is kept per
+    task (``bmm`` of task k's rows), the same FLOPs as the shared weight gradient. It is
+    written straight into the copy's ``grad_destination`` when one is set (first use only).
+    """
+
+    @staticmethod
+    def forward(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        return F.linear(x, weight[0], bias[0])
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        x, weight, bias = inputs
+        ctx.save_for_backward(x, weight)
+        ctx.dest_w = ctx.dest_b = None
+        if not torch.compiler.is_compiling():
+            ctx.dest_w = weight.__dict__.pop(GRAD_DESTINATION, None)
+            ctx.dest_b = bias.__dict__.pop(GRAD_DESTINATION, None)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        grad_x = grad_out @ weight[0] if need_x else None
+        grad_w = torch.bmm(grad_out.transpose(1, 2), x, out=ctx.dest_w) if need_w else None
+        grad_b = torch.sum(grad_out, 1, out=ctx.dest_b) if need_b else None
+        return grad_x, grad_w, grad_b
+
+
+def per_task_linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """``x @ weight[k]ᵀ + bias[k]`` for task k's rows ``x[k]``: the layers' half of the protocol.
+
+    Copies that are one tensor expanded (``per_task_grads``'s) take ``SharedCopiesLinear``:
+    the shared matmul forward, the weight gradient per task written into ``G``; other
+    per-task weights one ``baddbmm``.
+    """
+    if weight.stride(0) == 0 and bias.stride(0) == 0 and x.dim() == 3:
+        return SharedCopiesLinear.apply(x, weight, bias)
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
 
 class GradBuffer:
@@ -82,7 +135,8 @@ def per_task_grads(
 
 
 def per_task_grads_loop(loss_fn: LossFn, params: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-    """Reference: the same ``(losses, G)`` from K separate backward passes (for tests only)."""
+    """Reference: the same ``(losses, G)`` from K separate backward passes (for the tests and
+    ``benchmarks/bench_grads.py``, never in training)."""
     losses = loss_fn(None)
     plist = list(params.values())
     rows = []

@@ -2,8 +2,9 @@
 
 Each task trains on its own env (the same construction, one-hot id and reward
 transform as in the multi-task vector env); the evaluation, the success
-definition and the TensorBoard tags are the multi-task trainer's, so the
-curves sit beside the others.
+definition and the TensorBoard tags are ``mtrl.evaluate``'s, as for the multi-task
+runs, so the curves sit beside the others; the run folder, the finished marker and
+the non-finite reward guard are ``mtrl.run_contract``'s.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from agents.sac import SACHyper
 from agents.stl import make_single_task_sac
 from mtrl.checkpoint import atomic_write_bytes
 from mtrl.config import Resolved, TrainConfig
-from mtrl.evaluate import evaluate
-from mtrl.finished import mark_finished
-from reward_transforms import NonFiniteReward, RewardTransform
+from mtrl.evaluate import evaluate, log_eval
+from mtrl.finished import is_finished
+from mtrl.run_contract import ALREADY_FINISHED, RunResult, finish_run, stop_on_nonfinite_reward
+from reward_transforms import RewardTransform
 
 
 class _EpisodeReturns(BaseCallback):
@@ -44,15 +46,17 @@ class _EpisodeReturns(BaseCallback):
         return True
 
 
-def train_stl(cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyper) -> Path:
+def train_stl(
+    cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyper, resuming: bool
+) -> RunResult:
     """Train K independent SB3 SACs in turns of ``eval_interval`` steps, evaluating after each.
 
     ``stl`` keeps no checkpoints: a run started again in its folder (a sweep's re-run of an
     interrupted one) starts from step 0 and purges the earlier attempt's curves. A
     non-finite reward stops the run (``TrainingStopped``) naming the task and its map.
     """
-    from mtrl.trainer import TrainingStopped, log_eval  # the shared evaluation logging
-
+    if resuming and is_finished(run_dir):
+        return RunResult(run_dir, cfg.total_steps, notes=[ALREADY_FINISHED])
     names, k = resolved.task_names, len(resolved.task_names)
     again = any(run_dir.glob("events.out.tfevents.*"))
     writer = SummaryWriter(str(run_dir), purge_step=0 if again else None)
@@ -87,19 +91,18 @@ def train_stl(cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyp
 
     done = 0
     try:
-        while done < cfg.total_steps:
-            chunk = min(cfg.eval_interval - done % cfg.eval_interval, cfg.total_steps - done)
-            for model, callback in zip(models, callbacks, strict=True):
-                model.learn(chunk, callback=callback, reset_num_timesteps=False)
-            done += chunk
-            result = evaluate(policy, eval_env, cfg.eval_episodes)
-            log_eval(writer, names, result, done, cfg.eval_goals)
-            for name, model in zip(names, models, strict=True):
-                alpha = float(model.log_ent_coef.detach().exp().item())
-                writer.add_scalar(f"alpha/{name}", alpha, done)
-            writer.flush()
-    except NonFiniteReward as err:
-        raise TrainingStopped(f"{err}; stl keeps no checkpoints: a re-run starts over") from None
+        with stop_on_nonfinite_reward("stl keeps no checkpoints: a re-run starts over"):
+            while done < cfg.total_steps:
+                chunk = min(cfg.eval_interval - done % cfg.eval_interval, cfg.total_steps - done)
+                for model, callback in zip(models, callbacks, strict=True):
+                    model.learn(chunk, callback=callback, reset_num_timesteps=False)
+                done += chunk
+                result = evaluate(policy, eval_env, cfg.eval_episodes)
+                log_eval(writer, names, result, done, cfg.eval_goals)
+                for name, model in zip(names, models, strict=True):
+                    alpha = float(model.log_ent_coef.detach().exp().item())
+                    writer.add_scalar(f"alpha/{name}", alpha, done)
+                writer.flush()
     finally:
         writer.close()
         eval_env.close()
@@ -108,5 +111,4 @@ def train_stl(cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyp
         model.save(tmp)
         atomic_write_bytes(run_dir / f"stl_{name}.zip", tmp.read_bytes())
         tmp.unlink()
-    mark_finished(run_dir, done)  # the last act of a completed run
-    return run_dir
+    return finish_run(run_dir, done, [])  # the marker: the last act of a completed run

@@ -56,7 +56,8 @@ def run_one(values: dict[str, Any], threads: int) -> tuple[str, str]:
     import torch
 
     from mtrl.events import read_scalars
-    from mtrl.trainer import TrainingStopped, load_run_config, train
+    from mtrl.run_contract import TrainingStopped, load_run_config
+    from mtrl.trainer import train
 
     torch.set_num_threads(max(1, threads))
     cfg = build_config(values)

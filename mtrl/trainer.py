@@ -1,4 +1,10 @@
-"""The training loop: env → act → store → sample → losses → combine → step, with logs.
+"""The training entry for every method, and the multi-task loop.
+
+``train`` opens the run (``mtrl.run_contract``: folder, ``config.yaml``) and hands it to
+its trainer: ``stl`` to ``mtrl.stl_trainer``, every other method to ``train_multitask``,
+which reads as build the run → resume or start → a loop of act / update / collect /
+on_interval. ``LoopState`` is what the loop carries from step to step; its checkpoint
+form and its restore sit side by side.
 
 One "step" is one vector step: every task's env advances once, so ``step``
 is also the number of env steps each task has taken (the x-axis of every curve).
@@ -7,51 +13,79 @@ is also the number of env steps each task has taken (the x-axis of every curve).
 from __future__ import annotations
 
 import random
-import shutil
-import signal
-import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
-import yaml
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import envs
-from agents.replay import MultiTaskReplay, replay_bytes
+from agents.replay import MultiTaskReplay
 from agents.sac import MultiTaskSAC, SACHyper
 from mtrl import combine
 from mtrl.checkpoint import (
     atomic_torch_save,
-    atomic_write_bytes,
     load_latest_checkpoint,
     remove_partial_writes,
     save_checkpoint,
 )
-from mtrl.config import ConfigError, Resolved, TrainConfig, to_dict, validate
-from mtrl.evaluate import EvalResult, eval_tag_prefix, evaluate
-from mtrl.finished import is_finished, mark_finished
+from mtrl.config import Resolved, TrainConfig, to_dict
+from mtrl.evaluate import evaluate, log_eval
 from mtrl.profile import section
-from reward_transforms import NonFiniteReward, TaskRewardTransform, describe, label
+from mtrl.run_contract import (
+    ALREADY_FINISHED,
+    RunResult,
+    StopFlag,
+    TrainingStopped,
+    finish_run,
+    open_run,
+    stop_on_nonfinite_reward,
+)
+from mtrl.stl_trainer import train_stl
+from reward_transforms import TaskRewardTransform
 
 
-class TrainingStopped(RuntimeError):
-    """The run stopped itself (non-finite updates or rewards); its last checkpoint is kept."""
+def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
+    """Run one training job of any method (or continue the one in ``resume_dir``)."""
+    resolved, run_dir = open_run(cfg, resume_dir)
+    seed_everything(cfg.seed)
+    trainer = train_stl if cfg.method == "stl" else train_multitask
+    return trainer(cfg, resolved, run_dir, sac_hyper(cfg), resume_dir is not None)
 
 
-@dataclass
-class RunResult:
-    """Where a run lives, the step it reached, and the signal that stopped it (if any)."""
+def train_multitask(
+    cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyper, resuming: bool
+) -> RunResult:
+    """Build the run → resume or start → loop: act / update / collect / on_interval."""
+    notes: list[str] = []
+    run = build_run(cfg, resolved, run_dir, hyper, notes)
+    state = resume_or_start(run, resuming, notes)
+    if state.step >= cfg.total_steps:  # a resume of a run that had reached the end
+        run.close()
+        if not (run_dir / "model.pt").exists():  # a signal landed on the last step
+            save_model(run.agent, run.names, cfg, run_dir)
+        return finish_run(run_dir, state.step, [*notes, ALREADY_FINISHED])
 
-    run_dir: Path
-    step: int
-    signal: int | None = None
-    notes: list[str] = field(default_factory=list)
+    loop = MultiTaskLoop(run, state, resuming)
+    try:
+        with stop_on_nonfinite_reward("the last good checkpoint is kept"):
+            obs, _ = run.env.reset()
+            for step in range(state.step + 1, cfg.total_steps + 1):
+                action = loop.act(step, obs)  # the envs start this step in their workers …
+                loop.update(step)  # … while the update runs here
+                obs = loop.collect(step, obs, action)  # store the step, close episodes
+                if loop.on_interval(step):  # log, evaluate, checkpoint; True on a signal
+                    return RunResult(run_dir, step, loop.stop.signum, notes)
+    finally:
+        loop.close()
+    save_model(run.agent, run.names, cfg, run_dir)
+    return finish_run(run_dir, cfg.total_steps, notes)
 
 
 def seed_everything(seed: int) -> None:
@@ -61,77 +95,319 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def run_folder_name(cfg: TrainConfig, resolved: Resolved) -> str:
-    """A readable name: tasks, method, transforms, seed, start time."""
-    what = (
-        cfg.benchmark
-        if not cfg.tasks
-        else (
-            resolved.task_names[0]
-            if len(resolved.task_names) == 1
-            else f"{len(resolved.task_names)}tasks"
-        )
+def sac_hyper(cfg: TrainConfig) -> SACHyper:
+    """The SAC hyperparameters ``cfg`` sets (both trainers read them)."""
+    return SACHyper(
+        hidden=tuple(cfg.hidden),
+        actor_lr=cfg.actor_lr,
+        critic_lr=cfg.critic_lr,
+        alpha_lr=cfg.alpha_lr,
+        gamma=cfg.gamma,
+        tau=cfg.tau,
+        init_temperature=cfg.init_temperature,
     )
-    tr = label(describe(resolved.transforms))
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{what}__{cfg.method}__{tr}__s{cfg.seed}__{stamp}"
 
 
-def check_disk(cfg: TrainConfig, num_tasks: int, folder: Path) -> None:
-    """ConfigError if ``folder``'s disk cannot hold the checkpoints of a full replay."""
-    if cfg.method == "stl" or not cfg.checkpoint_replay:
-        return
-    capacity = min(cfg.buffer_size, cfg.total_steps)
-    obs_dim = envs.STATE_DIM + num_tasks
-    each = replay_bytes(num_tasks, capacity, obs_dim, envs.ACTION_DIM)
-    need = (cfg.keep_checkpoints + 1) * each  # the kept ones plus the one being written
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    free = shutil.disk_usage(folder).free
-    if need > free:
-        raise ConfigError(
-            f"not enough disk under {cfg.logdir!r}: {cfg.keep_checkpoints}+1 checkpoints of the "
-            f"replay buffers need {need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB is free; lower "
-            "--buffer-size or --keep-checkpoints, or pass --no-checkpoint-replay"
-        )
+@dataclass
+class MultiTaskRun:
+    """What a multi-task run is built from: its envs, agent and replay."""
+
+    cfg: TrainConfig
+    names: list[str]
+    run_dir: Path
+    device: str
+    env: TaskRewardTransform
+    eval_env: gym.vector.VectorEnv
+    agent: MultiTaskSAC
+    replay: MultiTaskReplay
+
+    @property
+    def ckpt_dir(self) -> Path:
+        """Where the run's checkpoints live."""
+        return self.run_dir / "checkpoints"
+
+    def close(self) -> None:
+        """Close the envs (and their worker processes)."""
+        self.env.close()
+        self.eval_env.close()
 
 
-def make_run_dir(cfg: TrainConfig, resolved: Resolved) -> Path:
-    """Create the run's own folder under ``logdir``: a new one, never reusing a folder.
+def build_run(
+    cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyper, notes: list[str]
+) -> MultiTaskRun:
+    """The envs (``--vector auto`` measures, and says what it chose), agent and replay.
 
-    A named run (``--run-name``) that exists already is an error pointing at ``--resume``;
-    an unnamed one gets ``-2``, ``-3``, … if two runs start in the same second.
+    Built in this order after ``seed_everything``: the order fixes their random draws.
     """
-    base = Path(cfg.logdir) / (cfg.run_name or run_folder_name(cfg, resolved))
-    if cfg.run_name and base.exists():
-        raise ConfigError(
-            f"run folder {base} already exists; continue it with `mtrl train --resume {base}` "
-            "or choose another --run-name"
+    names, k = resolved.task_names, len(resolved.task_names)
+    vector = cfg.vector
+    if vector == "auto":
+        vector, rates = envs.choose_vector_strategy(names, cfg.seed, cfg.max_episode_steps)
+        measured = ", ".join(f"{v} {r:.0f}" for v, r in rates.items())
+        notes.append(f"--vector auto chose {vector} (env steps/s: {measured})")
+    env = TaskRewardTransform(
+        envs.make_vector_env(names, cfg.seed, cfg.max_episode_steps, vector),
+        resolved.transforms,
+        task_names=names,
+    )
+    eval_env = envs.make_eval_env(names, cfg.seed, cfg.eval_goals, cfg.max_episode_steps, vector)
+    env.action_space.seed(cfg.seed)
+    obs_dim = env.single_observation_space.shape[0]
+    act_dim = env.single_action_space.shape[0]
+    critic_combiner, actor_combiner = combine.make_pair(
+        cfg.method, k, cfg.critic_lr, cfg.actor_lr, **cfg.method_options
+    )
+    device = resolved.device
+    agent = MultiTaskSAC(
+        obs_dim, act_dim, k, hyper, critic_combiner, actor_combiner, device, cfg.compile
+    )
+    replay = MultiTaskReplay(k, min(cfg.buffer_size, cfg.total_steps), obs_dim, act_dim, device)
+    return MultiTaskRun(cfg, names, run_dir, device, env, eval_env, agent, replay)
+
+
+@dataclass
+class LoopState:
+    """What the loop carries from step to step besides the agent and the replay.
+
+    ``to_checkpoint`` writes it (with the agent, the replay, the action-space and global
+    RNGs: everything an exact resume needs) and ``from_checkpoint`` reads it back.
+    """
+
+    step: int
+    ep_raw: np.ndarray  # [K] raw return of each task's running episode
+    ep_transformed: np.ndarray  # [K] its transformed return
+    last_success: float  # success/mean of the latest evaluation (the progress bar's)
+    env_rng: Any  # the envs' RNG states, taken before every episode boundary
+    eval_rng: Any  # the eval envs' RNG states, taken after every evaluation
+
+    @classmethod
+    def start(cls, run: MultiTaskRun) -> LoopState:
+        """Step 0: no returns yet, the envs' RNGs as built."""
+        k = len(run.names)
+        env_rng, eval_rng = run.env.call("get_checkpoint"), run.eval_env.call("get_checkpoint")
+        return cls(0, np.zeros(k), np.zeros(k), float("nan"), env_rng, eval_rng)
+
+    def to_checkpoint(self, run: MultiTaskRun) -> dict[str, Any]:
+        """The checkpoint of this step: the loop's state, the agent, the replay and the RNGs."""
+        cfg = run.cfg
+        return {
+            "step": self.step,
+            "agent": run.agent.training_state(),
+            "replay": run.replay.state_dict() if cfg.checkpoint_replay else None,
+            "env_rng": self.env_rng,
+            "eval_rng": self.eval_rng,
+            "at_boundary": self.step % cfg.max_episode_steps == 0,
+            "ep_raw": self.ep_raw.copy(),
+            "ep_transformed": self.ep_transformed.copy(),
+            "action_space_rng": run.env.action_space.np_random.bit_generator.state,
+            "rng": _rng_state(),
+            "last_success": self.last_success,
+            "config": to_dict(cfg),
+        }
+
+    @classmethod
+    def from_checkpoint(
+        cls, saved: dict[str, Any], run: MultiTaskRun, notes: list[str]
+    ) -> LoopState:
+        """Load ``to_checkpoint``'s dict into ``run`` (agent, replay, env and global RNGs) and
+        return the loop's state; a mid-episode step restarts the envs' episodes."""
+        run.agent.load_training_state(saved["agent"])
+        if saved["replay"] is not None:
+            run.replay.load_state_dict(saved["replay"])
+        else:
+            notes.append("checkpoint holds no replay buffers: the buffers restart empty")
+        run.env.call("load_checkpoint", list(saved["env_rng"]))
+        run.eval_env.call("load_checkpoint", list(saved["eval_rng"]))
+        run.env.action_space.np_random.bit_generator.state = saved["action_space_rng"]
+        _set_rng_state(saved["rng"])
+        k = len(run.names)
+        ep_raw, ep_transformed = np.zeros(k), np.zeros(k)
+        if saved["at_boundary"]:
+            ep_raw, ep_transformed = saved["ep_raw"], saved["ep_transformed"]
+        else:
+            notes.append(f"step {saved['step']} was mid-episode: the envs restart that episode")
+        return cls(
+            saved["step"],
+            ep_raw,
+            ep_transformed,
+            saved["last_success"],
+            saved["env_rng"],
+            saved["eval_rng"],
         )
-    path, n = base, 1
-    try:
-        Path(cfg.logdir).mkdir(parents=True, exist_ok=True)
-        while True:
-            try:
-                path.mkdir()
-                return path
-            except FileExistsError:
-                n += 1
-                path = base.with_name(f"{base.name}-{n}")
-    except OSError as err:
-        raise ConfigError(
-            f"cannot create run folder under {cfg.logdir!r}: {err.strerror}"
-        ) from None
 
 
-def save_config(cfg: TrainConfig, resolved: Resolved, run_dir: Path) -> None:
-    """Write every field (with the task list filled in) as ``config.yaml``."""
-    data = to_dict(cfg)
-    data["tasks"] = ",".join(resolved.task_names)
-    data["transform"] = describe(resolved.transforms)
-    data["run_name"] = run_dir.name
-    data["logdir"] = str(run_dir.parent)
-    atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(data, sort_keys=False).encode())
+def resume_or_start(run: MultiTaskRun, resuming: bool, notes: list[str]) -> LoopState:
+    """The latest readable checkpoint's state when ``resuming``, otherwise step 0."""
+    state = LoopState.start(run)
+    if not resuming:
+        return state
+    if stale := remove_partial_writes(run.ckpt_dir):
+        notes.append(f"removed {len(stale)} partial checkpoint write(s) left by a kill")
+    loaded = load_latest_checkpoint(run.ckpt_dir)
+    if loaded is None:
+        notes.append("no usable checkpoint: the run restarts from step 0")
+        return state
+    saved, path = loaded
+    state = LoopState.from_checkpoint(saved, run, notes)
+    notes.insert(0, f"resumed from {path.name} (step {state.step})")
+    return state
+
+
+class MultiTaskLoop:
+    """The work of one step (act, update, collect) and of the intervals (log, evaluate,
+    checkpoint, progress, signals), with the logger, the progress bar and the stop flag."""
+
+    def __init__(self, run: MultiTaskRun, state: LoopState, resuming: bool):
+        self.run, self.state, self.cfg = run, state, run.cfg
+        # a resumed run rewrites the curves from the checkpoint's step on
+        purge = state.step + 1 if resuming else None
+        self.writer = SummaryWriter(str(run.run_dir), purge_step=purge)
+        self.stats = ScalarLog(self.writer, run.names)
+        self.stop = StopFlag()
+        self.update_time, self.interval_start, self.interval_steps = 0.0, time.perf_counter(), 0
+        self.bar = tqdm(
+            total=self.cfg.total_steps,
+            initial=state.step,
+            unit="step",
+            disable=not self.cfg.progress,
+            dynamic_ncols=True,
+        )
+
+    def act(self, step: int, obs: np.ndarray) -> np.ndarray:
+        """Choose the actions (uniform during warm-up, then one batched forward for all tasks)
+        and start the envs' step; ``collect`` waits for it."""
+        env = self.run.env
+        with section("act"):
+            if step <= self.cfg.warmup_steps:
+                action = env.action_space.sample()
+            else:
+                action = self.run.agent.act(self._tensor(obs)).cpu().numpy()
+        if step % self.cfg.max_episode_steps == 0:  # this step ends the episodes: keep env RNG
+            self.state.env_rng = env.call("get_checkpoint")
+        with section("env"):
+            env.step_async(action)
+        return action
+
+    def update(self, step: int) -> None:
+        """Sample [K, b, …] → per-task losses → combine → optimizer steps, ``updates_per_step``
+        times. It sees the transitions up to the previous step; nothing in it waits for the
+        device."""
+        if step <= self.cfg.warmup_steps or self.run.replay.size == 0:
+            return
+        t0 = time.perf_counter()
+        for _ in range(self.cfg.updates_per_step):
+            with section("replay_sample"):
+                batch = self.run.replay.sample(self.cfg.batch_per_task)
+            stats = self.run.agent.update(batch)
+            with section("logging"):
+                self.stats.add(stats)
+        self.update_time += time.perf_counter() - t0
+
+    def collect(self, step: int, obs: np.ndarray, action: np.ndarray) -> np.ndarray:
+        """Wait for the envs' step, store it, log the returns of the episodes it ended;
+        return the next observations."""
+        with section("env"):
+            next_obs, reward, terminated, truncated, info = self.run.env.step_wait()
+        done = np.asarray(terminated) | np.asarray(truncated)
+        with section("replay_add"):
+            store(self.run.replay, obs, action, reward, next_obs, terminated, done, info)
+        s, names = self.state, self.run.names
+        s.ep_raw += info["raw_reward"]
+        s.ep_transformed += reward
+        for i in np.flatnonzero(done):
+            self.writer.add_scalar(f"return/raw/{names[i]}", s.ep_raw[i], step)
+            self.writer.add_scalar(f"return/transformed/{names[i]}", s.ep_transformed[i], step)
+            s.ep_raw[i] = s.ep_transformed[i] = 0.0
+        s.step = step
+        self.interval_steps += 1
+        return next_obs
+
+    def on_interval(self, step: int) -> bool:
+        """Log, evaluate, checkpoint and show progress at their intervals and at the last step;
+        True when a signal asked the run to stop (this step is checkpointed first)."""
+        cfg, last = self.cfg, step == self.cfg.total_steps
+        if step % cfg.log_interval == 0 or last:
+            self.log(step)
+        if step % cfg.eval_interval == 0 or last:
+            self.evaluate(step)
+        if step % cfg.checkpoint_interval == 0 or last:
+            with section("checkpoint"):
+                self.checkpoint()
+        if step % 50 == 0 or last:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix(success=f"{self.state.last_success:.2f}", refresh=False)
+        if self.stop.signum is not None and not last:
+            self.checkpoint()
+            return True
+        return False
+
+    def log(self, step: int) -> None:
+        """The interval's means and rates (its host syncs, none between); stop the run after
+        ``max_nonfinite_updates`` skipped updates in a row."""
+        writer, agent = self.writer, self.run.agent
+        with section("logging"):
+            if self.stats.count:
+                ms = 1000 * self.update_time / self.stats.count
+                writer.add_scalar("perf/update_ms", ms, step)
+                self.stats.flush(step)
+            writer.add_scalar("guard/skipped_updates", int(agent.skipped_updates), step)
+            elapsed = time.perf_counter() - self.interval_start
+            rate = len(self.run.names) * self.interval_steps / elapsed
+            writer.add_scalar("perf/env_steps_per_s", rate, step)
+            self.update_time, self.interval_start, self.interval_steps = 0.0, time.perf_counter(), 0
+            if (worst := agent.take_worst_streak()) >= self.cfg.max_nonfinite_updates:
+                raise TrainingStopped(
+                    f"{worst} updates in a row had non-finite losses or gradients "
+                    f"(before step {step}); the last good checkpoint is kept"
+                )
+
+    def evaluate(self, step: int) -> None:
+        """Evaluate the deterministic policy and log it (its time is left out of perf)."""
+        t_eval = time.perf_counter()
+        with section("eval"):
+            result = evaluate(self._policy, self.run.eval_env, self.cfg.eval_episodes)
+            self.state.eval_rng = self.run.eval_env.call("get_checkpoint")
+            log_eval(self.writer, self.run.names, result, step, self.cfg.eval_goals)
+        self.interval_start += time.perf_counter() - t_eval  # perf counts training only
+        self.state.last_success = float(result.success.mean())
+
+    def checkpoint(self) -> None:
+        """Save this step's checkpoint (after flushing the curves it covers)."""
+        self.writer.flush()
+        state = self.state.to_checkpoint(self.run)
+        save_checkpoint(self.run.ckpt_dir, self.state.step, state, self.cfg.keep_checkpoints)
+
+    def close(self) -> None:
+        """Put back the signal handlers, close the bar, the logger and the envs."""
+        self.stop.restore()
+        self.bar.close()
+        self.writer.close()
+        self.run.close()
+
+    def _policy(self, obs: np.ndarray) -> np.ndarray:
+        return self.run.agent.act(self._tensor(obs), deterministic=True).cpu().numpy()
+
+    def _tensor(self, obs: np.ndarray) -> Tensor:
+        return torch.as_tensor(obs, device=self.run.device)
+
+
+def _rng_state() -> dict:
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class ScalarLog:
@@ -213,289 +489,6 @@ def store(
         for i in np.flatnonzero(done):
             real_next[i] = info["final_obs"][i]
     replay.add(obs, action, reward, real_next, terminated)
-
-
-def log_eval(
-    writer: SummaryWriter,
-    task_names: list[str],
-    result: EvalResult,
-    step: int,
-    goals: str = "train",
-) -> None:
-    """``success/<task>``, ``success/mean``, ``eval/return/<task>``, ``eval/return/mean``.
-
-    Held-out goals log the same under ``heldout/`` (``heldout/success/<task>``, …), so
-    the two protocols never share a tag.
-    """
-    prefix = eval_tag_prefix(goals)
-    for name, s, r in zip(task_names, result.success, result.returns, strict=True):
-        writer.add_scalar(f"{prefix}success/{name}", float(s), step)
-        writer.add_scalar(f"{prefix}eval/return/{name}", float(r), step)
-    writer.add_scalar(f"{prefix}success/mean", float(result.success.mean()), step)
-    writer.add_scalar(f"{prefix}eval/return/mean", float(result.returns.mean()), step)
-
-
-def _rng_state() -> dict:
-    state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-class _StopFlag:
-    """SIGTERM / SIGINT set a flag; the loop checkpoints and leaves at the end of the step."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous = {}
-        if threading.current_thread() is not threading.main_thread():
-            return  # signals reach only the main thread (e.g. a Ray actor's worker thread)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.signum = signum
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def load_run_config(run_dir: Path) -> TrainConfig:
-    """The config a run folder was started with (for ``--resume``)."""
-    from mtrl.config import build_config, load_yaml
-
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"--resume {run_dir}: no config.yaml there (is it a run folder?)")
-    return build_config(load_yaml(run_dir / "config.yaml"))
-
-
-def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
-    """Run one training job (or continue the one in ``resume_dir``); return where it ended."""
-    resolved = validate(cfg)
-    names, device, k = resolved.task_names, resolved.device, len(resolved.task_names)
-    if resume_dir is None:
-        check_disk(cfg, len(resolved.task_names), Path(cfg.logdir))
-        run_dir = make_run_dir(cfg, resolved)
-        save_config(cfg, resolved, run_dir)
-    else:
-        run_dir = resume_dir
-    seed_everything(cfg.seed)
-
-    hyper = SACHyper(
-        hidden=tuple(cfg.hidden),
-        actor_lr=cfg.actor_lr,
-        critic_lr=cfg.critic_lr,
-        alpha_lr=cfg.alpha_lr,
-        gamma=cfg.gamma,
-        tau=cfg.tau,
-        init_temperature=cfg.init_temperature,
-    )
-    if cfg.method == "stl":
-        from mtrl.stl_trainer import train_stl
-
-        if resume_dir is not None and is_finished(run_dir):
-            return RunResult(run_dir, cfg.total_steps, notes=["the run had already finished"])
-        return RunResult(train_stl(cfg, resolved, run_dir, hyper), cfg.total_steps)
-
-    vector, notes = cfg.vector, []
-    if vector == "auto":
-        vector, rates = envs.choose_vector_strategy(names, cfg.seed, cfg.max_episode_steps)
-        measured = ", ".join(f"{v} {r:.0f}" for v, r in rates.items())
-        notes.append(f"--vector auto chose {vector} (env steps/s: {measured})")
-    env = TaskRewardTransform(
-        envs.make_vector_env(names, cfg.seed, cfg.max_episode_steps, vector),
-        resolved.transforms,
-        task_names=names,
-    )
-    eval_env = envs.make_eval_env(names, cfg.seed, cfg.eval_goals, cfg.max_episode_steps, vector)
-    env.action_space.seed(cfg.seed)
-    obs_dim = env.single_observation_space.shape[0]
-    act_dim = env.single_action_space.shape[0]
-    critic_combiner, actor_combiner = combine.make_pair(
-        cfg.method, k, cfg.critic_lr, cfg.actor_lr, **cfg.method_options
-    )
-    agent = MultiTaskSAC(
-        obs_dim, act_dim, k, hyper, critic_combiner, actor_combiner, device, cfg.compile
-    )
-    replay = MultiTaskReplay(k, min(cfg.buffer_size, cfg.total_steps), obs_dim, act_dim, device)
-    ckpt_dir = run_dir / "checkpoints"
-
-    # the state a checkpoint carries beyond the agent and the buffers
-    start = 0
-    ep_raw, ep_transformed = np.zeros(k), np.zeros(k)
-    last_success = float("nan")
-    env_rng = env.call("get_checkpoint")  # taken before every episode boundary
-    eval_rng = eval_env.call("get_checkpoint")  # taken after every evaluation
-    loaded = None
-    if resume_dir is not None:
-        if stale := remove_partial_writes(ckpt_dir):
-            notes.append(f"removed {len(stale)} partial checkpoint write(s) left by a kill")
-        loaded = load_latest_checkpoint(ckpt_dir)
-    if loaded is not None:
-        state, path = loaded
-        start = state["step"]
-        agent.load_training_state(state["agent"])
-        if state["replay"] is not None:
-            replay.load_state_dict(state["replay"])
-        else:
-            notes.append("checkpoint holds no replay buffers: the buffers restart empty")
-        env_rng, eval_rng = state["env_rng"], state["eval_rng"]
-        env.call("load_checkpoint", list(env_rng))
-        eval_env.call("load_checkpoint", list(eval_rng))
-        env.action_space.np_random.bit_generator.state = state["action_space_rng"]
-        _set_rng_state(state["rng"])
-        last_success = state["last_success"]
-        if state["at_boundary"]:
-            ep_raw, ep_transformed = state["ep_raw"], state["ep_transformed"]
-        else:
-            notes.append(f"step {start} was mid-episode: the envs restart that episode")
-        notes.insert(0, f"resumed from {path.name} (step {start})")
-    elif resume_dir is not None:
-        notes.append("no usable checkpoint: the run restarts from step 0")
-    if start >= cfg.total_steps:
-        env.close()
-        eval_env.close()
-        if not (run_dir / "model.pt").exists():  # a signal landed on the last step
-            save_model(agent, names, cfg, run_dir)
-        mark_finished(run_dir, start)
-        return RunResult(run_dir, start, notes=[*notes, "the run had already finished"])
-
-    # a resumed run rewrites the curves from the checkpoint's step on
-    writer = SummaryWriter(str(run_dir), purge_step=start + 1 if resume_dir else None)
-    stats_log = ScalarLog(writer, names)
-
-    def policy(o: np.ndarray) -> np.ndarray:
-        return agent.act(torch.as_tensor(o, device=device), deterministic=True).cpu().numpy()
-
-    def checkpoint(step: int) -> None:
-        writer.flush()
-        state = {
-            "step": step,
-            "agent": agent.training_state(),
-            "replay": replay.state_dict() if cfg.checkpoint_replay else None,
-            "env_rng": env_rng,
-            "eval_rng": eval_rng,
-            "at_boundary": step % cfg.max_episode_steps == 0,
-            "ep_raw": ep_raw.copy(),
-            "ep_transformed": ep_transformed.copy(),
-            "action_space_rng": env.action_space.np_random.bit_generator.state,
-            "rng": _rng_state(),
-            "last_success": last_success,
-            "config": to_dict(cfg),
-        }
-        save_checkpoint(ckpt_dir, step, state, cfg.keep_checkpoints)
-
-    stop = _StopFlag()
-    update_time, interval_start, interval_steps = 0.0, time.perf_counter(), 0
-    bar = tqdm(
-        total=cfg.total_steps,
-        initial=start,
-        unit="step",
-        disable=not cfg.progress,
-        dynamic_ncols=True,
-    )
-    obs, _ = env.reset()
-    step = start
-    try:
-        for step in range(start + 1, cfg.total_steps + 1):
-            # act: uniform random during warm-up, then one batched forward for all tasks
-            with section("act"):
-                if step <= cfg.warmup_steps:
-                    action = env.action_space.sample()
-                else:
-                    action = agent.act(torch.as_tensor(obs, device=device)).cpu().numpy()
-            if step % cfg.max_episode_steps == 0:  # this step ends the episodes: keep env RNG
-                env_rng = env.call("get_checkpoint")
-            # the envs step in their workers while the update runs here (async vector env)
-            with section("env"):
-                env.step_async(action)
-
-            # update: sample [K, b, …] → per-task losses → combine → optimizer steps. It sees
-            # the transitions up to the previous step; nothing in it waits for the device.
-            if step > cfg.warmup_steps and replay.size > 0:
-                t0 = time.perf_counter()
-                for _ in range(cfg.updates_per_step):
-                    with section("replay_sample"):
-                        batch = replay.sample(cfg.batch_per_task)
-                    stats = agent.update(batch)
-                    with section("logging"):
-                        stats_log.add(stats)
-                update_time += time.perf_counter() - t0
-
-            with section("env"):
-                next_obs, reward, terminated, truncated, info = env.step_wait()
-            done = np.asarray(terminated) | np.asarray(truncated)
-
-            with section("replay_add"):
-                store(replay, obs, action, reward, next_obs, terminated, done, info)
-            ep_raw += info["raw_reward"]
-            ep_transformed += reward
-            for i in np.flatnonzero(done):
-                writer.add_scalar(f"return/raw/{names[i]}", ep_raw[i], step)
-                writer.add_scalar(f"return/transformed/{names[i]}", ep_transformed[i], step)
-                ep_raw[i] = ep_transformed[i] = 0.0
-            obs = next_obs
-            interval_steps += 1
-
-            if step % cfg.log_interval == 0 or step == cfg.total_steps:
-                with section("logging"):  # the interval's host syncs (none between)
-                    if stats_log.count:
-                        ms = 1000 * update_time / stats_log.count
-                        writer.add_scalar("perf/update_ms", ms, step)
-                        stats_log.flush(step)
-                    writer.add_scalar("guard/skipped_updates", int(agent.skipped_updates), step)
-                    elapsed = time.perf_counter() - interval_start
-                    writer.add_scalar("perf/env_steps_per_s", k * interval_steps / elapsed, step)
-                    update_time, interval_start, interval_steps = 0.0, time.perf_counter(), 0
-                    if (worst := agent.take_worst_streak()) >= cfg.max_nonfinite_updates:
-                        raise TrainingStopped(
-                            f"{worst} updates in a row had non-finite losses or gradients "
-                            f"(before step {step}); the last good checkpoint is kept"
-                        )
-            if step % cfg.eval_interval == 0 or step == cfg.total_steps:
-                t_eval = time.perf_counter()
-                with section("eval"):
-                    result = evaluate(policy, eval_env, cfg.eval_episodes)
-                    eval_rng = eval_env.call("get_checkpoint")
-                    log_eval(writer, names, result, step, cfg.eval_goals)
-                interval_start += time.perf_counter() - t_eval  # perf counts training only
-                last_success = float(result.success.mean())
-            if step % cfg.checkpoint_interval == 0 or step == cfg.total_steps:
-                with section("checkpoint"):
-                    checkpoint(step)
-            if step % 50 == 0 or step == cfg.total_steps:
-                bar.update(step - bar.n)
-                bar.set_postfix(success=f"{last_success:.2f}", refresh=False)
-            if stop.signum is not None and step < cfg.total_steps:
-                checkpoint(step)
-                break
-    except NonFiniteReward as err:
-        raise TrainingStopped(f"{err}; the last good checkpoint is kept") from None
-    finally:
-        stop.restore()
-        bar.close()
-        writer.close()
-        env.close()
-        eval_env.close()
-
-    if step < cfg.total_steps:  # stopped by a signal: its checkpoint is the way back
-        return RunResult(run_dir, step, stop.signum, notes)
-    save_model(agent, names, cfg, run_dir)
-    mark_finished(run_dir, step)  # the last act of a completed run
-    return RunResult(run_dir, step, None, notes)
 
 
 def save_model(agent: MultiTaskSAC, names: list[str], cfg: TrainConfig, run_dir: Path) -> None:
