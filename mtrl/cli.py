@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import re
 import signal
 import sys
 import typing
@@ -22,15 +24,27 @@ from mtrl.config import (
     ConfigError,
     TrainConfig,
     build_config,
+    check_device_name,
+    check_path,
     load_yaml,
 )
+
+MAX_PARALLEL = 1024
+"""The most local runs ``mtrl sweep --max-parallel`` starts at once."""
+
+_LINE_BREAKS = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character that would break the line written as an escape."""
+    return _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports errors as a single line (no usage dump) with exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"mtrl: error: {message}\n")
+        self.exit(2, f"mtrl: error: {one_line(message)}\n")
 
 
 def _typed(kind: type) -> Any:
@@ -152,7 +166,7 @@ def parse_method_options(items: Sequence[str]) -> dict[str, Any]:
             raise ConfigError(f"--method-option {item!r} is not KEY=VALUE")
         try:
             out[key.strip()] = yaml.safe_load(text)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, RecursionError):
             raise ConfigError(f"--method-option {item!r}: cannot read the value") from None
     return out
 
@@ -166,6 +180,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     flags = {k: v for k, v in vars(args).items() if k in FIELDS}
     resume_dir = None
     if args.resume:
+        check_path("--resume", args.resume)
         resume_dir = Path(args.resume)
         fixed = sorted(set(flags) - set(RESUME_OVERRIDES))
         if args.config or args.method_option or fixed:
@@ -212,12 +227,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from mtrl.experiment import load_experiment
 
     experiment = load_experiment(args.file, args.storage)
-    if args.max_parallel is not None and args.max_parallel < 1:
-        raise ConfigError(f"--max-parallel must be >= 1, got {args.max_parallel}")
-    if args.cpus_per_run <= 0 or args.gpus_per_run < 0:
-        raise ConfigError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
+    if args.max_parallel is not None and not 1 <= args.max_parallel <= MAX_PARALLEL:
+        raise ConfigError(f"--max-parallel must be in [1, {MAX_PARALLEL}], got {args.max_parallel}")
+    if not (0 < args.cpus_per_run < math.inf and 0 <= args.gpus_per_run < math.inf):
+        raise ConfigError("--cpus-per-run must be > 0 and --gpus-per-run >= 0, both finite")
     if args.backend == "local" and args.address:
         raise ConfigError("--address is for --backend ray")
+    if args.device is not None:
+        check_device_name(args.device, here=args.backend == "local")
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -247,7 +264,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from mtrl import report
 
-    stats, notes = report.write_report(args.dir, args.out)
+    stats, notes = report.write_report(args.dir, args.out or None)
     head, rows = report.table_rows(stats)
     print(report.markdown(head, rows) if args.format == "md" else report.plain_table(head, rows))
     if notes:
@@ -285,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(args)
         return _cmd_tasks(args)
     except ConfigError as err:
-        print(f"mtrl: error: {err}", file=sys.stderr)
+        print(f"mtrl: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mtrl: interrupted", file=sys.stderr)

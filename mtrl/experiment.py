@@ -31,13 +31,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtrl.config import FIELDS, ConfigError, TrainConfig, build_config, load_yaml_mapping, validate
+from mtrl.config import (
+    FIELDS,
+    ConfigError,
+    TrainConfig,
+    build_config,
+    load_yaml_mapping,
+    short_repr,
+    validate,
+)
 from reward_transforms import label
 
 GRID_KEYS = ("name", "methods", "transforms", "seeds", "method_options", "variants", "grids")
 """Keys of an experiment file that are not ``mtrl train`` options."""
 PER_RUN = ("method", "transform", "seed", "run_name", "logdir", "label")
 """Train options the grid sets per run (so a file may not set them globally)."""
+MAX_RUNS = 10_000
+"""The most runs one experiment file may hold (each is validated before the sweep starts)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,7 @@ class Experiment:
 def _as_list(value: Any, key: str, path: Path) -> list[Any]:
     if isinstance(value, list) and value:
         return value
-    raise ConfigError(f"{path}: {key!r} must be a non-empty list, got {value!r}")
+    raise ConfigError(f"{path}: {key!r} must be a non-empty list, got {short_repr(value)}")
 
 
 def _transforms(value: Any, path: Path) -> list[tuple[str, ...]]:
@@ -75,18 +85,22 @@ def _transforms(value: Any, path: Path) -> list[tuple[str, ...]]:
         elif isinstance(entry, list) and all(isinstance(s, str) for s in entry):
             out.append(tuple(entry))
         else:
-            raise ConfigError(f"{path}: transform entry {entry!r} is not 'none', a spec or a list")
+            raise ConfigError(
+                f"{path}: transform entry {short_repr(entry)} is not 'none', a spec or a list"
+            )
     return out
 
 
 def _seeds(value: Any, path: Path) -> list[int]:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if value > MAX_RUNS:
+            raise ConfigError(f"{path}: seeds: {value} is more than {MAX_RUNS} runs")
         return list(range(value))
     seeds = _as_list(value, "seeds", path)
     if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ConfigError(f"{path}: seeds must be integers, got {seeds!r}")
+        raise ConfigError(f"{path}: seeds must be integers, got {short_repr(seeds)}")
     if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"{path}: seeds repeat: {seeds!r}")
+        raise ConfigError(f"{path}: seeds repeat: {short_repr(seeds)}")
     return seeds
 
 
@@ -130,10 +144,15 @@ def _blocks(
     for block in raw:
         methods = _as_list(block.get("methods"), "methods", path)
         if not all(isinstance(m, str) for m in methods):
-            raise ConfigError(f"{path}: methods must be names, got {methods!r}")
+            raise ConfigError(f"{path}: methods must be names, got {short_repr(methods)}")
         transforms = _transforms(block.get("transforms", ["none"]), path)
         block_seeds = _seeds(block["seeds"], path) if "seeds" in block else seeds
         blocks.append((methods, transforms, block_seeds))
+    count = sum(len(m) * len(t) * len(s) for m, t, s in blocks)
+    if count == 0:
+        raise ConfigError(f"{path}: the grid holds no run; give methods (or grids)")
+    if count > MAX_RUNS:
+        raise ConfigError(f"{path}: the grid holds {count} runs, more than {MAX_RUNS}")
     return blocks
 
 
@@ -141,25 +160,30 @@ def parse_experiment(data: Any, path: Path, storage: str | Path = "runs") -> Exp
     """Validate an experiment mapping and expand it into runs under ``storage/name``."""
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: an experiment file must be a mapping of key: value")
-    unknown = sorted(set(data) - set(GRID_KEYS) - set(FIELDS))
+    known = (*GRID_KEYS, *FIELDS)
+    unknown = sorted((k for k in data if not (isinstance(k, str) and k in known)), key=str)
     if unknown:
         raise ConfigError(
             f"{path}: unknown key {unknown[0]!r}; grid keys: {', '.join(GRID_KEYS)}, "
             "plus any `mtrl train` option"
         )
-    per_run = sorted(set(data) & set(PER_RUN))
+    per_run = sorted(k for k in data if k in PER_RUN)
     if per_run:
         raise ConfigError(
             f"{path}: {per_run[0]!r} is set per run by the grid; use methods/transforms/seeds"
         )
     name = data.get("name", path.stem)
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ConfigError(f"{path}: name must be a folder name, got {name!r}")
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise ConfigError(f"{path}: name must be a folder name, got {short_repr(name)}")
     variants = _variants(data.get("variants") or {}, path)
     blocks = _blocks(data, path)
     options = data.get("method_options") or {}
     grid_methods = {m for b in blocks for m in b[0]}
-    if not isinstance(options, dict) or set(options) - grid_methods:
+    if (
+        not isinstance(options, dict)
+        or set(options) - grid_methods
+        or not all(isinstance(v, dict) for v in options.values())
+    ):
         raise ConfigError(f"{path}: method_options must map methods of the grid to options")
     shared = {k: v for k, v in data.items() if k in FIELDS}
     logdir = str(Path(storage) / name)

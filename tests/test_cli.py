@@ -99,7 +99,7 @@ BAD = [
     (["--transform", "task0"], "is not TASK:MAP"),
     (["--transform", "task0:exp", "--transform", "reach-v3:cube"], "already has transform"),
     (["--method", "nope"], "unknown method 'nope'"),
-    (["--method", "cagrad", "--method-option", "c=-1"], "cagrad needs c >= 0"),
+    (["--method", "cagrad", "--method-option", "c=-1"], "cagrad"),
     (["--method", "dibs", "--method-option", "nope=1"], "bad options for method 'dibs'"),
     (["--method-option", "c"], "is not KEY=VALUE"),
     (["--tasks", "reach-v3,open-sesame-v3"], "unknown Meta-World task"),
@@ -120,9 +120,20 @@ BAD = [
     (["--gamma", "1.0"], "--gamma must be in [0, 1)"),
     (["--vector", "threads"], "unknown --vector 'threads'"),
     (
-        ["--buffer-size", "1000000000", "--total-steps", "1000000000"],
+        ["--buffer-size", "1000000", "--total-steps", "1000000", "--keep-checkpoints", "100000"],
         "not enough disk under",
     ),
+    (["--seed", "4294967296"], "--seed must be in [0, 4294967294]"),
+    (["--max-episode-steps", "501"], "--max-episode-steps must be at most 500"),
+    (["--actor-lr", "inf"], "--actor-lr must be > 0 and finite"),
+    (["--init-temperature", "nan"], "--init-temperature must be > 0 and finite"),
+    (["--run-name", "a/b"], "--run-name must be one folder name"),
+    (["--method", "stl", "--method-option", "eps=1"], "--method stl takes no method options"),
+    (["--method", "dibs", "--method-option", "num_tasks=3"], "'num_tasks' is not one of its"),
+    (["--buffer-size", "10000000000", "--total-steps", "10000000000"], "lower --buffer-size"),
+    (["--hidden", "100000", "100000"], "lower --hidden"),
+    (["--config", "a\nb.yaml"], "cannot read config file a\\nb.yaml"),
+    (["--config", "a\u2028b.yaml"], "cannot read config file a\\u2028b.yaml"),
 ]
 
 
@@ -135,6 +146,80 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
     assert message in err
     assert len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+ISSUE_16 = [
+    (["--seed", "-1"], "mtrl: error: --seed must be in [0, 429496729"),
+    (["--seed", str(2**32)], "--seed must be in [0, 429496729"),
+    (["--config", "latin1.yaml"], "is not UTF-8 text (byte 0xe9 at offset 14)"),
+    (["--method", "dibs", "--method-option", "eps=abc"], "option eps must be a number > 0"),
+    (
+        ["--batch-per-task", "1000000000", "--tasks", "reach-v3"],
+        "not enough memory on this machine",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), ISSUE_16, ids=[" ".join(c[0]) for c in ISSUE_16])
+def test_issue_16_cases_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, extra, message):
+    """The four inputs the issue found (each was a traceback, exit 1 and a run folder)."""
+    (tmp_path / "latin1.yaml").write_bytes("seed: 1  # café\n".encode("latin-1"))
+    before = sorted(tmp_path.rglob("*"))
+    extra = [str(tmp_path / e) if e == "latin1.yaml" else e for e in extra]
+    code = main(["train", *TINY, "--logdir", str(tmp_path / "runs"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert len(err.splitlines()) == 1 and err.startswith("mtrl: error: "), err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_issue_16_cases_in_a_real_process(tmp_path):
+    """The same through the console entry point: no traceback, exit 2, no run folder."""
+    (tmp_path / "latin1.yaml").write_bytes("seed: 1  # café\n".encode("latin-1"))
+    for extra, message in ISSUE_16:
+        extra = [str(tmp_path / e) if e == "latin1.yaml" else e for e in extra]
+        small = ["--total-steps", "20", "--warmup-steps", "1", "--hidden", "8", "--vector", "sync"]
+        small += ["--tasks", "reach-v3", "--eval-episodes", "1", "--max-episode-steps", "10"]
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mtrl.cli",
+                "train",
+                *small,
+                *extra,
+                "--logdir",
+                str(tmp_path / "r"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert not (tmp_path / "r").exists()
+
+
+BAD_SWEEP_FLAGS = [
+    (["--max-parallel", str(10**12)], "--max-parallel must be in [1, 1024]"),
+    (["--cpus-per-run", "nan"], "--cpus-per-run must be > 0"),
+    (["--gpus-per-run", "inf"], "both finite"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--backend", "ray", "--device", "cuda:x"], "unknown device 'cuda:x'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"), BAD_SWEEP_FLAGS, ids=[" ".join(c[0]) for c in BAD_SWEEP_FLAGS]
+)
+def test_bad_sweep_flags_are_one_line_and_exit_2(tmp_path, capsys, extra, message):
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump({"methods": ["mean"], "tasks": "reach-v3"}))
+    code = main(["sweep", str(path), "--storage", str(tmp_path / "runs"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
 
 
 def _config_file(tmp_path, text):
@@ -154,6 +239,9 @@ BAD_FILES = [
     ("out of range", lambda t: _config_file(t, "tau: 2.0\n"), "--tau must be in (0, 1]"),
     ("not YAML", lambda t: _config_file(t, "seed: [1\n"), "is not valid YAML"),
     ("not a mapping", lambda t: _config_file(t, "- 1\n"), "must be a mapping"),
+    ("bad date", lambda t: _config_file(t, "seed: 2020-13-45\n"), "is not valid YAML"),
+    ("huge float", lambda t: _config_file(t, f"actor_lr: {'1' * 400}\n"), "option actor_lr"),
+    ("int keys", lambda t: _config_file(t, "1: 2\nseed: 3\n"), "unknown key 1;"),
     ("existing run", _existing_run, "already exists; continue it with `mtrl train --resume"),
     ("resume nothing", lambda t: ["--resume", str(t / "nowhere")], "no config.yaml there"),
 ]
