@@ -30,12 +30,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import yaml
 
 from mtrl import stats as rl_stats
-from mtrl.config import ConfigError
+from mtrl.config import ConfigError, load_yaml_mapping
 from mtrl.events import read_scalars
 from mtrl.finished import FINISHED
 from mtrl.provenance import stale_modules
@@ -99,12 +99,20 @@ class GroupStats:
 def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
     """Every run folder under ``root`` with evaluations; and notes on the ones left out."""
     root = Path(root)
-    if not root.is_dir():
+    try:
+        is_dir = root.is_dir()
+    except OSError:  # e.g. a name too long
+        is_dir = False
+    if not is_dir:
         raise ConfigError(f"mtrl report: {root} is not a folder")
     runs, notes = [], []
     for config_path in sorted(root.rglob("config.yaml")):
         run = config_path.parent
-        cfg = yaml.safe_load(config_path.read_text()) or {}
+        try:
+            cfg = _run_config(config_path)
+        except ConfigError as err:
+            notes.append(f"{run.name}: {err}, left out")
+            continue
         tasks = str(cfg.get("tasks", "")).split(",")
         scalars = read_scalars(run)
         if any(f"success/{t}" not in scalars for t in tasks):
@@ -130,12 +138,37 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
     return runs, notes
 
 
+def _run_config(path: Path) -> dict[str, Any]:
+    """A run's ``config.yaml``, with the keys the report reads checked (ConfigError if not)."""
+    cfg = load_yaml_mapping(path)
+    kinds = {"method": str, "seed": int, "tasks": str}
+    for key, kind in kinds.items():
+        if not isinstance(cfg.get(key), kind) or isinstance(cfg.get(key), bool):
+            raise ConfigError(f"{path}: no valid {key!r}")
+    for key, kind in (("label", str), ("transform", list), ("method_options", dict)):
+        if cfg.get(key) is not None and not isinstance(cfg[key], kind):
+            raise ConfigError(f"{path}: {key!r} is not a {kind.__name__}")
+    specs = cfg.get("transform") or []
+    if not all(isinstance(spec, str) for spec in specs):
+        raise ConfigError(f"{path}: 'transform' is not a list of specs")
+    try:
+        parse_transforms(specs, cfg["tasks"].split(","))
+    except ValueError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return cfg
+
+
 def _provenance_notes(run: Path, method: str) -> list[str]:
     """``unfinished`` for a run without ``finished.json``; ``stale`` when its code changed."""
     marker = run / FINISHED
     if not marker.is_file():
         return [f"{run.name}: unfinished (no {FINISHED}), its last evaluation counts as final"]
-    code = json.loads(marker.read_text()).get("code")
+    try:
+        code = json.loads(marker.read_text()).get("code")
+    except (OSError, ValueError, AttributeError):  # not UTF-8, not JSON, not an object
+        code = False
+    if code is False or (code is not None and not isinstance(code, dict)):
+        return [f"{run.name}: its {FINISHED} is unreadable: which code it ran is unknown"]
     changed = stale_modules(code, method) if code else []
     return (
         [f"{run.name}: stale, code changed since it ran: {', '.join(changed)}"] if changed else []
@@ -558,7 +591,11 @@ def write_report(root: str | Path, out: str | Path | None = None) -> tuple[list[
     runs, notes = load_runs(root)
     stats = group_stats(runs)
     out = Path(out) if out is not None else Path(root) / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as err:
+        why = err.strerror if isinstance(err, OSError) else str(err)
+        raise ConfigError(f"mtrl report: cannot write to {out}: {why}") from None
     head, rows = table_rows(stats)
     thead, trows = per_task_rows(stats)
     figures = ["curves.png", "robustness.png"]
