@@ -4,26 +4,20 @@ import pytest
 import torch
 
 from agents.replay import Batch
-from agents.sac import MultiTaskSAC, SACHyper
-from mtrl import combine
+
+pytestmark = pytest.mark.slow  # torch.compile
 
 
-def _agent(method: str, compiled: bool) -> MultiTaskSAC:
-    torch.manual_seed(0)
-    k = 3
-    return MultiTaskSAC(
-        6,
-        2,
-        k,
-        SACHyper(hidden=(16, 16)),
-        combine.make(method, k),
-        combine.make(method, k),
-        compile=compiled,
+@pytest.fixture
+def agent(small_sac):
+    """``agent(method, compiled)``: K = 3, 6-d observations, 2×16 networks."""
+    return lambda method, compiled: small_sac(
+        method, 3, obs_dim=6, act_dim=2, hidden=(16, 16), compile=compiled
     )
 
 
 @pytest.mark.parametrize("method", ["mean", "dibs"])  # one backward of Σ wᵢLᵢ; per-task G
-def test_compiled_updates_equal_eager_updates(method):
+def test_compiled_updates_equal_eager_updates(method, agent):
     g = torch.Generator().manual_seed(1)
     k, b = 3, 8
     batches = [
@@ -36,7 +30,7 @@ def test_compiled_updates_equal_eager_updates(method):
         )
         for _ in range(3)
     ]
-    eager, compiled = _agent(method, False), _agent(method, True)
+    eager, compiled = agent(method, False), agent(method, True)
     for batch in batches:
         torch.manual_seed(2)  # the same actor noise for both
         s_eager = eager.update(batch)

@@ -5,14 +5,17 @@ import pytest
 import torch
 
 from agents.replay import MultiTaskReplay
-from agents.sac import MultiTaskSAC, SACHyper
-from mtrl import combine
+
+pytestmark = pytest.mark.slow  # real SAC training, thousands of updates
 
 
-def make_agent(k, obs_dim, method="mean", **hyper):
-    torch.manual_seed(0)
-    h = SACHyper(hidden=(32, 32), actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-3, **hyper)
-    return MultiTaskSAC(obs_dim, 1, k, h, combine.make(method, k), combine.make(method, k))
+@pytest.fixture
+def make_agent(small_sac):
+    """``make_agent(k, obs_dim, method="mean", **hyper)``: 2×32 networks, every rate 1e-3."""
+    rates = dict(actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-3)
+    return lambda k, obs_dim, method="mean", **hyper: small_sac(
+        method, k, obs_dim=obs_dim, act_dim=1, hidden=(32, 32), **rates, **hyper
+    )
 
 
 def run_probe(agent, obs, reward_fn, done, steps, batch=64):
@@ -30,7 +33,7 @@ def run_probe(agent, obs, reward_fn, done, steps, batch=64):
             agent.update(buf.sample(batch))
 
 
-def test_bandit_learns_the_best_action():
+def test_bandit_learns_the_best_action(make_agent):
     obs = np.ones((1, 1), dtype=np.float32)
     agent = make_agent(1, 1)
     run_probe(agent, obs, lambda a: -((a[:, 0] - 0.5) ** 2) * 10, done=True, steps=1500)
@@ -38,7 +41,7 @@ def test_bandit_learns_the_best_action():
     assert best == pytest.approx(0.5, abs=0.1)
 
 
-def test_constant_reward_value_approaches_r_over_one_minus_gamma():
+def test_constant_reward_value_approaches_r_over_one_minus_gamma(make_agent):
     obs = np.ones((1, 1), dtype=np.float32)
     # a negligible, slow temperature so the soft value equals the plain one
     agent = make_agent(1, 1, gamma=0.8, tau=0.05, init_temperature=1e-6)
@@ -50,7 +53,7 @@ def test_constant_reward_value_approaches_r_over_one_minus_gamma():
 
 
 @pytest.mark.parametrize("method", ["mean", "dibs"])
-def test_two_tasks_need_the_task_id(method):
+def test_two_tasks_need_the_task_id(method, make_agent):
     obs = np.eye(2, dtype=np.float32)  # the observation is only the one-hot task id
     targets = np.array([0.6, -0.6])
     agent = make_agent(2, 2, method=method)

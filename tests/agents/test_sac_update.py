@@ -3,16 +3,11 @@ import copy
 import torch
 
 from agents.replay import Batch
-from agents.sac import MultiTaskSAC, SACHyper
-from mtrl import combine
 
 
-def test_target_moves_tau_of_the_way_to_the_updated_critic():
+def test_target_moves_tau_of_the_way_to_the_updated_critic(small_sac):
     k, tau = 2, 0.3
-    torch.manual_seed(0)
-    agent = MultiTaskSAC(
-        5, 2, k, SACHyper(hidden=(8,), tau=tau), combine.make("mean", k), combine.make("mean", k)
-    )
+    agent = small_sac("mean", k, tau=tau)
     with torch.no_grad():  # make target and online differ before the update
         for p in agent.critic_target.parameters():
             p.add_(1.0)

@@ -1,8 +1,11 @@
 from pathlib import Path
 
+import pytest
+
 from mtrl.trainer import train
 
 
+@pytest.mark.slow
 def test_table_counts_combine_tags_and_reads_the_cosine(tiny, load_script):
     script = load_script("combine_diagnostics")
     runs = {}

@@ -1,16 +1,11 @@
 import torch
 
-from agents.sac import MultiTaskSAC, SACHyper
-from mtrl import combine
 
-
-def test_measure_reports_each_method_and_the_weights_it_reduces_to(load_script):
+def test_measure_reports_each_method_and_the_weights_it_reduces_to(load_script, small_sac):
     script = load_script("mgda_weights")
     k = 3
     batch = script.synthetic_batch(k, 8, 10, 2, seed=0)
-    torch.manual_seed(0)
-    mean = [combine.make("mean", k) for _ in range(2)]
-    agent = MultiTaskSAC(10, 2, k, SACHyper(hidden=(16, 16)), *mean)
+    agent = small_sac("mean", k, obs_dim=10, act_dim=2, hidden=(16, 16))
     result = script.measure(agent, batch)
     for key in ("critic", "actor"):
         rows = result[key]

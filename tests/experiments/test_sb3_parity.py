@@ -2,7 +2,10 @@
 
 import csv
 
+import pytest
 
+
+@pytest.mark.slow
 def test_parity_script_writes_curves_summary_and_plot(tmp_path, load_script):
     parity = load_script("sb3_parity")
     out = tmp_path / "parity"

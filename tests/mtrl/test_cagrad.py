@@ -109,3 +109,11 @@ def test_c_zero_is_the_mean():
 def test_negative_c_is_rejected():
     with pytest.raises(ValueError, match="method cagrad: option c must be a number >= 0"):
         make("cagrad", 2, c=-0.1)
+
+
+def test_c_is_bounded_where_c_squared_would_overflow():
+    """``1 + c**2`` raises OverflowError past c ≈ 1.3e154: the declaration stops it first."""
+    with pytest.raises(ValueError, match="option c must be a number >= 0 and <= 1e"):
+        make("cagrad", 2, c=1e200)
+    out = make("cagrad", 2, c=1e100)(torch.ones(2), torch.tensor(CASES["conflicting"]))
+    assert torch.isfinite(out.direction).all()

@@ -9,30 +9,20 @@ from agents.sac import SACHyper
 from agents.stl import SeparateRateSAC, make_single_task_sac
 from mtrl.cli import main
 
-TINY = [
-    "--method",
-    "stl",
-    "--total-steps",
-    "30",
-    "--warmup-steps",
-    "10",
-    "--batch-per-task",
-    "8",
-    "--hidden",
-    "32",
-    "32",
-    "--eval-interval",
-    "15",
-    "--eval-episodes",
-    "1",
-    "--max-episode-steps",
-    "15",
-    "--vector",
-    "sync",
-    "--device",
-    "cpu",
-    "--no-progress",
-]
+
+@pytest.fixture
+def stl_run(tiny_flags) -> list[str]:
+    """The tiny run through ``--method stl`` for 30 steps (add ``--tasks`` and ``--logdir``)."""
+    return tiny_flags(
+        method="stl",
+        tasks=None,
+        log_interval=None,
+        total_steps=30,
+        warmup_steps=10,
+        batch_per_task=8,
+        eval_interval=15,
+        max_episode_steps=15,
+    )
 
 
 def _rates(model: SeparateRateSAC) -> tuple[float, float, float]:
@@ -48,9 +38,10 @@ def test_each_optimizer_keeps_its_own_rate_through_training():
     assert _rates(model) == (1e-3, 2e-3, 5e-4)
 
 
-def test_stl_run_honours_critic_and_alpha_rates_and_writes_the_marker(tmp_path):
+@pytest.mark.slow
+def test_stl_run_honours_critic_and_alpha_rates_and_writes_the_marker(tmp_path, stl_run):
     logdir = tmp_path / "runs"
-    args = ["train", *TINY, "--tasks", "reach-v3,drawer-close-v3", "--logdir", str(logdir)]
+    args = ["train", *stl_run, "--tasks", "reach-v3,drawer-close-v3", "--logdir", str(logdir)]
     rates = ["--actor-lr", "1e-3", "--critic-lr", "2e-3", "--alpha-lr", "5e-4"]
     assert main([*args, *rates]) == 0
     (run,) = logdir.iterdir()
@@ -60,13 +51,14 @@ def test_stl_run_honours_critic_and_alpha_rates_and_writes_the_marker(tmp_path):
         assert _rates(model) == (1e-3, 2e-3, 5e-4)
 
 
-def test_overflowing_transform_stops_an_stl_run_naming_task_and_map(tmp_path, capsys):
+@pytest.mark.slow
+def test_overflowing_transform_stops_an_stl_run_naming_task_and_map(tmp_path, capsys, stl_run):
     # reach-v3's first rewards are > 1, so affine(1e308,1e308) overflows on task1's first step
     logdir = tmp_path / "runs"
     code = main(
         [
             "train",
-            *TINY,
+            *stl_run,
             "--tasks",
             "drawer-close-v3,reach-v3",
             "--transform",

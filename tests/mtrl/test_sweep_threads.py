@@ -37,6 +37,7 @@ def test_spawned_workers_inherit_the_thread_count_and_the_parent_is_restored(mon
     assert "MKL_NUM_THREADS" not in os.environ
 
 
+@pytest.mark.slow
 def test_the_first_line_says_runs_at_once_threads_and_vector_env(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     path = tmp_path / "e.yaml"
