@@ -44,6 +44,7 @@ def only_run(logdir):
     return run
 
 
+@pytest.mark.slow
 def test_train_writes_config_events_and_model(tmp_path, capsys):
     logdir = tmp_path / "runs"
     code = main(
@@ -73,6 +74,7 @@ def test_train_writes_config_events_and_model(tmp_path, capsys):
     assert saved["tasks"] == "reach-v3,drawer-close-v3" and saved["hidden"] == [32, 32]
 
 
+@pytest.mark.slow
 def test_config_file_and_flag_override(tmp_path):
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump({"method": "dibs", "seed": 4, "total_steps": 10_000}))
@@ -173,6 +175,7 @@ def test_issue_16_cases_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, 
     assert sorted(tmp_path.rglob("*")) == before
 
 
+@pytest.mark.slow
 def test_issue_16_cases_in_a_real_process(tmp_path):
     """The same through the console entry point: no traceback, exit 2, no run folder."""
     (tmp_path / "latin1.yaml").write_bytes("seed: 1  # café\n".encode("latin-1"))
@@ -278,6 +281,7 @@ def test_unwritable_logdir(tmp_path, capsys):
     assert "cannot create run folder" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_console_script_exit_code_and_no_traceback():
     proc = subprocess.run(
         [sys.executable, "-m", "mtrl.cli", "train", "--transform", "task3:nope"],
@@ -290,6 +294,7 @@ def test_console_script_exit_code_and_no_traceback():
     assert proc.stderr.strip().startswith("mtrl: error: transform 'task3:nope'")
 
 
+@pytest.mark.slow
 def test_mt10_async_with_door_open_transformed(tmp_path):
     """The issue's MT10 check at a tiny budget: ten success curves; only task3's return differs."""
     logdir = tmp_path / "runs"
@@ -338,6 +343,7 @@ def test_mt10_async_with_door_open_transformed(tmp_path):
     assert "success/mean" in scalars
 
 
+@pytest.mark.slow
 def test_stl_baseline_logs_the_same_tags(tmp_path):
     logdir = tmp_path / "runs"
     assert (
@@ -365,6 +371,7 @@ def test_stl_baseline_logs_the_same_tags(tmp_path):
     assert scalars["return/raw/drawer-close-v3"] != scalars["return/transformed/drawer-close-v3"]
 
 
+@pytest.mark.slow
 def test_method_options_reach_the_saved_config(tmp_path):
     logdir = tmp_path / "runs"
     assert (

@@ -504,6 +504,7 @@ def tiny_argv(draw, root: Path) -> list[str]:
     return argv
 
 
+@pytest.mark.slow
 @fuzz(10)
 @given(data=st.data())
 def test_tiny_runs_finish_or_fail_cleanly(data):
@@ -734,6 +735,7 @@ def _mtrl(*args: str | bytes, cwd: Path) -> subprocess.CompletedProcess[bytes]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [

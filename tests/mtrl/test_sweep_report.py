@@ -95,6 +95,7 @@ def test_experiment_files_in_the_repo_are_valid():
     )
 
 
+@pytest.mark.slow
 def test_local_sweep_rerun_skips_and_report_matches_the_event_files(tmp_path, capsys):
     path = experiment_file(tmp_path)
     storage = tmp_path / "runs"
@@ -129,6 +130,7 @@ def test_local_sweep_rerun_skips_and_report_matches_the_event_files(tmp_path, ca
     _assert_png(out / "per_task_task1-pow4.png")
 
 
+@pytest.mark.slow
 def test_stl_sweep_rerun_skips_and_the_report_is_unchanged(tmp_path, capsys):
     path = experiment_file(
         tmp_path, methods=["stl"], transforms=["none"], seeds=[0], hidden=[32, 32]
@@ -165,6 +167,7 @@ def test_stl_sweep_rerun_skips_and_the_report_is_unchanged(tmp_path, capsys):
     assert [s for s, _ in read_scalars(run)["success/mean"]] == [15, 30]
 
 
+@pytest.mark.slow
 def test_multi_task_run_writes_the_finished_marker_last(tiny):
     # the stl trainer's marker: tests/mtrl/test_stl.py
     from mtrl.sweep import run_state
@@ -203,6 +206,7 @@ def test_report_reads_a_twice_written_run_once(tmp_path):
     assert g.final_mean == pytest.approx(0.5) and g.best_mean == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_ray_sweep_on_a_local_cluster_then_rerun_skips(tmp_path):
     pytest.importorskip("ray")
     from mtrl.experiment import load_experiment
@@ -218,6 +222,7 @@ def test_ray_sweep_on_a_local_cluster_then_rerun_skips(tmp_path):
     assert [o.status for o in again] == ["skipped"] * 4
 
 
+@pytest.mark.slow
 def test_killed_sweep_rerun_loses_no_finished_run(tmp_path):
     path = experiment_file(tmp_path, total_steps=60, eval_interval=30)
     storage = tmp_path / "runs"
@@ -311,6 +316,7 @@ def _sweep_with_a_run_under_way(tmp_path):
     return proc, storage / "tiny", [int(pid) for pid in workers]
 
 
+@pytest.mark.slow
 def test_a_signal_to_the_runs_stops_the_sweep_from_starting_others(tmp_path):
     # SIGTERM to the worker only (as a batch system might send it): its run checkpoints,
     # reports "interrupted", and the sweep starts no further run; a re-run finishes all.
@@ -336,6 +342,7 @@ def test_event_files_are_read_in_creation_order_with_writer_numbers_compared_as_
     assert read_scalars(tmp_path)["success/a"] == [(100, 1.0)]
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_sweep_alone_reaches_its_workers_and_leaves_no_orphan(tmp_path):
     # `kill <sweep pid>`: without forwarding, the spawned workers trained on, orphaned
     proc, _, workers = _sweep_with_a_run_under_way(tmp_path)
