@@ -2,20 +2,14 @@ import pytest
 import torch
 
 from agents.replay import Batch
-from agents.sac import MultiTaskSAC, SACHyper
-from mtrl import combine
 from mtrl.grads import combined_backward, per_task_grads, per_task_grads_loop, write_grad
 
 
-def small_agent(k=3, method="mean", obs_dim=7, act_dim=2):
-    torch.manual_seed(0)
-    return MultiTaskSAC(
-        obs_dim,
-        act_dim,
-        k,
-        SACHyper(hidden=(16, 16)),
-        combine.make(method, k),
-        combine.make(method, k),
+@pytest.fixture
+def small_agent(small_sac):
+    """``small_agent(k=3, method="mean", obs_dim=7, act_dim=2)``: 2×16 networks."""
+    return lambda k=3, method="mean", obs_dim=7, act_dim=2: small_sac(
+        method, k, obs_dim=obs_dim, act_dim=act_dim, hidden=(16, 16)
     )
 
 
@@ -30,7 +24,7 @@ def random_batch(k=3, b=5, obs_dim=7, act_dim=2):
     )
 
 
-def test_batched_critic_grads_equal_the_loop_reference():
+def test_batched_critic_grads_equal_the_loop_reference(small_agent):
     agent, batch = small_agent(), random_batch()
     target = agent.td_target(batch)
 
@@ -45,7 +39,7 @@ def test_batched_critic_grads_equal_the_loop_reference():
     assert (g.norm(dim=1) > 0).all()
 
 
-def test_batched_actor_grads_equal_the_loop_reference():
+def test_batched_actor_grads_equal_the_loop_reference(small_agent):
     agent, batch = small_agent(), random_batch()
 
     def fn(p):
@@ -58,7 +52,7 @@ def test_batched_actor_grads_equal_the_loop_reference():
     torch.testing.assert_close(g, ref, rtol=1e-5, atol=1e-6)
 
 
-def test_rows_are_per_task_gradients():
+def test_rows_are_per_task_gradients(small_agent):
     """Row i equals the gradient of task i's loss alone (not of the sum)."""
     agent, batch = small_agent(), random_batch()
     target = agent.td_target(batch)
@@ -70,7 +64,7 @@ def test_rows_are_per_task_gradients():
     )
 
 
-def test_mean_path_equals_the_gradient_of_the_mean_loss():
+def test_mean_path_equals_the_gradient_of_the_mean_loss(small_agent):
     agent, batch = small_agent(method="mean"), random_batch()
     target = agent.td_target(batch)
     combined_backward(
@@ -85,7 +79,7 @@ def test_mean_path_equals_the_gradient_of_the_mean_loss():
     assert all(p.grad is None for p in agent.actor.parameters())
 
 
-def test_dibs_path_writes_the_normalised_sum():
+def test_dibs_path_writes_the_normalised_sum(small_agent):
     agent, batch = small_agent(method="dibs"), random_batch()
     target = agent.td_target(batch)
 
