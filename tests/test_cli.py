@@ -11,32 +11,11 @@ import yaml
 from mtrl.cli import main
 from mtrl.events import read_scalars
 
-TINY = [
-    "--tasks",
-    "reach-v3,drawer-close-v3",
-    "--total-steps",
-    "90",
-    "--warmup-steps",
-    "30",
-    "--batch-per-task",
-    "16",
-    "--hidden",
-    "32",
-    "32",
-    "--eval-interval",
-    "45",
-    "--eval-episodes",
-    "1",
-    "--max-episode-steps",
-    "30",
-    "--log-interval",
-    "30",
-    "--vector",
-    "sync",
-    "--device",
-    "cpu",
-    "--no-progress",
-]
+
+@pytest.fixture
+def tiny_run(tiny_flags) -> list[str]:
+    """The tiny run of tests/conftest.py for 90 steps (add ``--logdir``)."""
+    return tiny_flags(total_steps=90, warmup_steps=30, eval_interval=45)
 
 
 def only_run(logdir):
@@ -45,10 +24,19 @@ def only_run(logdir):
 
 
 @pytest.mark.slow
-def test_train_writes_config_events_and_model(tmp_path, capsys):
+def test_train_writes_config_events_and_model(tmp_path, capsys, tiny_run):
     logdir = tmp_path / "runs"
     code = main(
-        ["train", *TINY, "--method", "dibs", "--transform", "task1:pow4", "--logdir", str(logdir)]
+        [
+            "train",
+            *tiny_run,
+            "--method",
+            "dibs",
+            "--transform",
+            "task1:pow4",
+            "--logdir",
+            str(logdir),
+        ]
     )
     assert code == 0
     run = only_run(logdir)
@@ -75,11 +63,11 @@ def test_train_writes_config_events_and_model(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_config_file_and_flag_override(tmp_path):
+def test_config_file_and_flag_override(tmp_path, tiny_run):
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump({"method": "dibs", "seed": 4, "total_steps": 10_000}))
     logdir = tmp_path / "runs"
-    assert main(["train", "--config", str(cfg), *TINY, "--logdir", str(logdir)]) == 0
+    assert main(["train", "--config", str(cfg), *tiny_run, "--logdir", str(logdir)]) == 0
     saved = yaml.safe_load((only_run(logdir) / "config.yaml").read_text())
     assert (saved["method"], saved["seed"], saved["total_steps"]) == ("dibs", 4, 90)
 
@@ -140,8 +128,8 @@ BAD = [
 
 
 @pytest.mark.parametrize(("extra", "message"), BAD, ids=[" ".join(b[0]) for b in BAD])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
-    args = ["train", *TINY, "--logdir", str(tmp_path / "runs"), *extra]
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message, tiny_run):
+    args = ["train", *tiny_run, "--logdir", str(tmp_path / "runs"), *extra]
     code = main(args)
     err = capsys.readouterr().err
     assert code == 2
@@ -163,12 +151,14 @@ ISSUE_16 = [
 
 
 @pytest.mark.parametrize(("extra", "message"), ISSUE_16, ids=[" ".join(c[0]) for c in ISSUE_16])
-def test_issue_16_cases_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, extra, message):
+def test_issue_16_cases_are_one_line_exit_2_and_write_nothing(
+    tmp_path, capsys, extra, message, tiny_run
+):
     """The four inputs the issue found (each was a traceback, exit 1 and a run folder)."""
     (tmp_path / "latin1.yaml").write_bytes("seed: 1  # café\n".encode("latin-1"))
     before = sorted(tmp_path.rglob("*"))
     extra = [str(tmp_path / e) if e == "latin1.yaml" else e for e in extra]
-    code = main(["train", *TINY, "--logdir", str(tmp_path / "runs"), *extra])
+    code = main(["train", *tiny_run, "--logdir", str(tmp_path / "runs"), *extra])
     err = capsys.readouterr().err
     assert code == 2 and message in err, err
     assert len(err.splitlines()) == 1 and err.startswith("mtrl: error: "), err
@@ -253,10 +243,10 @@ BAD_FILES = [
 @pytest.mark.parametrize(
     ("make", "message"), [b[1:] for b in BAD_FILES], ids=[b[0] for b in BAD_FILES]
 )
-def test_bad_files_and_folders_are_one_line_and_exit_2(tmp_path, capsys, make, message):
+def test_bad_files_and_folders_are_one_line_and_exit_2(tmp_path, capsys, make, message, tiny_run):
     extra = make(tmp_path)
     before = sorted(tmp_path.rglob("*"))
-    args = ["train", *extra] if "--resume" in extra else ["train", *TINY, *extra]
+    args = ["train", *extra] if "--resume" in extra else ["train", *tiny_run, *extra]
     code = main([*args, "--logdir", str(tmp_path / "runs")] if "--resume" not in extra else args)
     err = capsys.readouterr().err
     assert code == 2 and message in err, err
@@ -265,18 +255,18 @@ def test_bad_files_and_folders_are_one_line_and_exit_2(tmp_path, capsys, make, m
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_unwritable_logdir_non_root(tmp_path, capsys):
+def test_unwritable_logdir_non_root(tmp_path, capsys, tiny_run):
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    assert main(["train", *TINY, "--logdir", str(locked / "runs")]) == 2
+    assert main(["train", *tiny_run, "--logdir", str(locked / "runs")]) == 2
     assert "cannot create run folder" in capsys.readouterr().err
 
 
-def test_unwritable_logdir(tmp_path, capsys):
+def test_unwritable_logdir(tmp_path, capsys, tiny_run):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    assert main(["train", *TINY, "--logdir", str(blocker / "runs")]) == 2
+    assert main(["train", *tiny_run, "--logdir", str(blocker / "runs")]) == 2
     err = capsys.readouterr().err
     assert "cannot create run folder" in err and len(err.strip().splitlines()) == 1
 
@@ -344,13 +334,13 @@ def test_mt10_async_with_door_open_transformed(tmp_path):
 
 
 @pytest.mark.slow
-def test_stl_baseline_logs_the_same_tags(tmp_path):
+def test_stl_baseline_logs_the_same_tags(tmp_path, tiny_run):
     logdir = tmp_path / "runs"
     assert (
         main(
             [
                 "train",
-                *TINY,
+                *tiny_run,
                 "--method",
                 "stl",
                 "--transform",
@@ -372,13 +362,13 @@ def test_stl_baseline_logs_the_same_tags(tmp_path):
 
 
 @pytest.mark.slow
-def test_method_options_reach_the_saved_config(tmp_path):
+def test_method_options_reach_the_saved_config(tmp_path, tiny_run):
     logdir = tmp_path / "runs"
     assert (
         main(
             [
                 "train",
-                *TINY,
+                *tiny_run,
                 "--method",
                 "cagrad",
                 "--method-option",
