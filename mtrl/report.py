@@ -124,8 +124,10 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
             )
             notes.append(f"{run.name}: {why}, left out")
             continue
-        steps = np.array([s for s, _ in scalars[f"success/{tasks[0]}"]])
-        success = np.array([[v for _, v in scalars[f"success/{t}"]] for t in tasks]).T
+        steps, success = per_task(scalars, "success", tasks)
+        if not len(steps):
+            notes.append(f"{run.name}: no evaluation logged for every task, left out")
+            continue
         transform = label(cfg.get("transform") or [])
         method = cfg.get("label") or cfg["method"]  # a variant keeps its own name
         mapped = tuple(sorted(parse_transforms(cfg.get("transform") or [], tasks)))
@@ -568,6 +570,18 @@ def plot_mechanism(runs: list[RunCurves], transform: str, path: Path) -> bool:
     return True
 
 
+def per_task(
+    scalars: dict[str, list[tuple[int, float]]], prefix: str, tasks: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The steps at which every task logged ``<prefix>/<task>``, and the values there
+    ``[steps, K]``: a step some tasks lack (a run killed while it logged an evaluation)
+    is left out."""
+    by_task = [dict(scalars[f"{prefix}/{t}"]) for t in tasks]
+    steps = sorted(set(by_task[0]).intersection(*by_task[1:]))
+    values = np.array([[d[s] for d in by_task] for s in steps], dtype=float)
+    return np.array(steps), values.reshape(len(steps), len(tasks))
+
+
 def _mean_curves(
     members: list[RunCurves], prefix: str, tasks: list[str]
 ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -577,9 +591,9 @@ def _mean_curves(
         scalars = read_scalars(run.path)
         if any(f"{prefix}/{t}" not in scalars for t in tasks):
             continue
-        steps = np.array([s for s, _ in scalars[f"{prefix}/{tasks[0]}"]])
-        values = np.array([[v for _, v in scalars[f"{prefix}/{t}"]] for t in tasks]).T
-        per_run.append((steps, values))
+        steps, values = per_task(scalars, prefix, tasks)
+        if len(steps):
+            per_run.append((steps, values))
     if not per_run:
         return None
     n = min(len(s) for s, _ in per_run)

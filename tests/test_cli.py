@@ -205,7 +205,11 @@ BAD_SWEEP_FLAGS = [
 @pytest.mark.parametrize(
     ("extra", "message"), BAD_SWEEP_FLAGS, ids=[" ".join(c[0]) for c in BAD_SWEEP_FLAGS]
 )
-def test_bad_sweep_flags_are_one_line_and_exit_2(tmp_path, capsys, extra, message):
+def test_bad_sweep_flags_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, extra, message):
+    from mtrl import sweep
+
+    monkeypatch.setattr(sweep, "run_local", lambda *a, **k: pytest.fail("the sweep started"))
+    monkeypatch.setattr(sweep, "run_ray", lambda *a, **k: pytest.fail("the sweep started"))
     path = tmp_path / "grid.yaml"
     path.write_text(yaml.safe_dump({"methods": ["mean"], "tasks": "reach-v3"}))
     code = main(["sweep", str(path), "--storage", str(tmp_path / "runs"), *extra])

@@ -505,7 +505,7 @@ def tiny_argv(draw, root: Path) -> list[str]:
 
 
 @pytest.mark.slow
-@fuzz(10)
+@fuzz(20)
 @given(data=st.data())
 def test_tiny_runs_finish_or_fail_cleanly(data):
     with example_folder() as root:
@@ -570,8 +570,8 @@ good_experiment = st.fixed_dictionaries(
     {
         "tasks": st.sampled_from(["reach-v3", "reach-v3,drawer-close-v3"]),
         "methods": st.lists(
-            st.sampled_from([*COMBINERS, "stl"]), min_size=1, max_size=3, unique=True
-        ),
+            st.sampled_from([*COMBINERS, "stl", "v1"]), min_size=1, max_size=3, unique=True
+        ).map(lambda methods: ["dibs", *(m for m in methods if m != "dibs")]),
     },
     optional={
         "transforms": st.lists(
@@ -583,7 +583,10 @@ good_experiment = st.fixed_dictionaries(
         "batch_per_task": st.integers(1, 10**7),
         "eval_goals": st.sampled_from(["train", "heldout"]),
         "method_options": st.fixed_dictionaries(
-            {}, optional={"dibs": st.fixed_dictionaries({}, optional={"eps": floats | text})}
+            {},
+            optional={
+                "dibs": st.fixed_dictionaries({}, optional={"eps": floats | text}) | yaml_value
+            },
         ),
         "variants": st.fixed_dictionaries(
             {},
@@ -654,7 +657,7 @@ def run_folder(draw) -> dict[str, bytes]:
     files = {}
     kind = draw(
         st.sampled_from(
-            ["good", "config", "config key", "events", "finished", "no events", "no config"]
+            ["good", "config", "config key", "config key", "events", "finished", "no config"]
         )
     )
     if kind == "config key":
@@ -681,7 +684,7 @@ def run_folder(draw) -> dict[str, bytes]:
 PLOTS = ("plot_curves", "plot_per_task", "plot_robustness", "plot_profiles", "plot_mechanism")
 
 
-@fuzz(80)
+@fuzz(150)
 @given(
     runs=st.lists(run_folder(), max_size=3),
     ledger=st.none() | st.binary(max_size=30) | st.sampled_from([b"[]", b"{}", b"[1]"]),

@@ -248,5 +248,12 @@ def test_stl_estimate_matches_a_stable_baselines3_buffer():
 
 
 def test_host_memory_is_read_from_proc_meminfo():
+    """In bytes (MemAvailable is in kB): more than a thousandth of the RAM, at most all of it."""
     free = memory.host_available_bytes()
-    assert free is None or 0 < free <= os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert free is None or physical / 1000 < free <= physical
+
+
+def test_a_container_limit_caps_the_host_memory(monkeypatch):
+    monkeypatch.setattr(memory, "_cgroup_free", lambda: 12345)
+    assert memory.host_available_bytes() == 12345
