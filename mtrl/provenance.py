@@ -6,13 +6,17 @@ trainer, evaluation), a hash of its syntax tree with docstrings removed, so that
 comments, docstrings and formatting do not count as a change and any code change
 does. ``stale_modules`` compares a recorded fingerprint with the code of today for
 one run's method: a change to another method's combiner leaves the run valid.
+``behaviour_unchanged`` reads a ledger of ``mtrl.behaviour`` digests: a code change
+that leaves a method's tiny real run bit-identical does not make its runs stale.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import json
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPUTE_PATHS = (
@@ -26,6 +30,8 @@ COMPUTE_PATHS = (
     "mtrl/evaluate.py",
 )
 """Files and packages (relative to the repository root) whose code decides a run's numbers."""
+LEDGER = "behaviour.json"
+"""A behaviour ledger's file name in a sweep folder (written by ``mtrl.behaviour``)."""
 
 
 def _code_hash(path: Path) -> str:
@@ -78,3 +84,46 @@ def stale_modules(recorded: dict[str, str], method: str, root: Path = ROOT) -> l
     ignore = _other_methods_modules(method)
     names = (set(now) | set(recorded)) - ignore
     return sorted(n for n in names if now.get(n) != recorded.get(n))
+
+
+def method_key(method: str, options: dict[str, Any] | None = None) -> str:
+    """``method`` or ``method:k=v,…`` (options sorted): a ledger's key for one setting."""
+    if not options:
+        return method
+    return method + ":" + ",".join(f"{k}={options[k]}" for k in sorted(options))
+
+
+def read_ledger(path: str | Path) -> list[dict[str, Any]]:
+    """A behaviour ledger's entries (``[]`` when there is none)."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def _restricted(fingerprint: dict[str, str], ignore: set[str]) -> dict[str, str]:
+    return {name: h for name, h in fingerprint.items() if name not in ignore}
+
+
+def behaviour_unchanged(
+    recorded: dict[str, str],
+    method: str,
+    key: str,
+    ledger: list[dict[str, Any]],
+    root: Path = ROOT,
+) -> bool:
+    """Whether a behaviour ledger (``mtrl.behaviour``) shows that the code ``recorded`` and
+    today's code give the setting ``key`` of ``method`` the same digest.
+
+    An entry counts for a code version when their fingerprints agree on ``method``'s
+    compute path (other methods' combiners ignored, as in ``stale_modules``).
+    """
+    ignore = _other_methods_modules(method)
+
+    def digest(fingerprint: dict[str, str]) -> str | None:
+        mine = _restricted(fingerprint, ignore)
+        for entry in ledger:
+            if _restricted(entry["code"], ignore) == mine and key in entry["digests"]:
+                return str(entry["digests"][key])
+        return None
+
+    then = digest(recorded)
+    return then is not None and then == digest(code_fingerprint(root))

@@ -38,7 +38,13 @@ from mtrl import stats as rl_stats
 from mtrl.config import ConfigError, load_yaml_mapping
 from mtrl.events import read_scalars
 from mtrl.finished import FINISHED
-from mtrl.provenance import stale_modules
+from mtrl.provenance import (
+    LEDGER,
+    behaviour_unchanged,
+    method_key,
+    read_ledger,
+    stale_modules,
+)
 from reward_transforms import label, parse_transforms
 
 BOOTSTRAP_SAMPLES = rl_stats.BOOTSTRAP_REPS
@@ -106,6 +112,12 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
     if not is_dir:
         raise ConfigError(f"mtrl report: {root} is not a folder")
     runs, notes = [], []
+    try:
+        ledger = read_ledger(root / LEDGER)
+    except (OSError, ValueError) as err:  # not UTF-8, not JSON
+        raise ConfigError(f"mtrl report: cannot read {root / LEDGER}: {err}") from None
+    if not isinstance(ledger, list) or not all(isinstance(e, dict) for e in ledger):
+        raise ConfigError(f"mtrl report: {root / LEDGER} is not a behaviour ledger (a list)")
     for config_path in sorted(root.rglob("config.yaml")):
         run = config_path.parent
         try:
@@ -134,7 +146,7 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
         runs.append(
             RunCurves(run, method, transform, int(cfg["seed"]), tasks, steps, success, mapped)
         )
-        notes += _provenance_notes(run, cfg["method"])
+        notes += _provenance_notes(run, cfg, ledger)
     if not runs:
         raise ConfigError(f"mtrl report: no run with evaluations under {root}")
     return runs, notes
@@ -160,8 +172,9 @@ def _run_config(path: Path) -> dict[str, Any]:
     return cfg
 
 
-def _provenance_notes(run: Path, method: str) -> list[str]:
-    """``unfinished`` for a run without ``finished.json``; ``stale`` when its code changed."""
+def _provenance_notes(run: Path, cfg: dict, ledger: list[dict]) -> list[str]:
+    """``unfinished`` for a run without ``finished.json``; ``stale`` when its code changed,
+    unless the behaviour ledger shows the change kept the method's numbers bit-identical."""
     marker = run / FINISHED
     if not marker.is_file():
         return [f"{run.name}: unfinished (no {FINISHED}), its last evaluation counts as final"]
@@ -171,10 +184,14 @@ def _provenance_notes(run: Path, method: str) -> list[str]:
         code = False
     if code is False or (code is not None and not isinstance(code, dict)):
         return [f"{run.name}: its {FINISHED} is unreadable: which code it ran is unknown"]
+    method = cfg["method"]
     changed = stale_modules(code, method) if code else []
-    return (
-        [f"{run.name}: stale, code changed since it ran: {', '.join(changed)}"] if changed else []
-    )
+    if not changed:
+        return []
+    key = method_key(method, cfg.get("method_options"))
+    if behaviour_unchanged(code, method, key, ledger):
+        return []
+    return [f"{run.name}: stale, code changed since it ran: {', '.join(changed)}"]
 
 
 def sem(values: Sequence[float]) -> float:

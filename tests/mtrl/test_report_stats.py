@@ -1,5 +1,6 @@
 """The report's statistics are rliable's, on the same scores; the committed records load."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,8 @@ import yaml
 from torch.utils.tensorboard import SummaryWriter
 
 from mtrl import report
+from mtrl.finished import FINISHED
+from mtrl.provenance import LEDGER, code_fingerprint
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = ["a", "b", "c"]
@@ -125,3 +128,23 @@ def test_the_committed_study_records_load_and_are_finished():
         runs, notes = report.load_runs(record)
         assert len(runs) == 1 and runs[0].steps[-1] > 0, record
         assert not [n for n in notes if "unfinished" in n], notes
+
+
+def test_a_changed_run_is_stale_unless_the_behaviour_ledger_shows_the_same_digest(tmp_path):
+    write_run(tmp_path / "dibs__s0", "dibs", [], 0, np.ones((1, 3)))
+    then = {**code_fingerprint(), "agents/sac.py": "0" * 16}  # it ran on other SAC code
+    (tmp_path / "dibs__s0" / FINISHED).write_text(json.dumps({"step": 100, "code": then}))
+    assert report.load_runs(tmp_path)[1] == [
+        "dibs__s0: stale, code changed since it ran: agents/sac.py"
+    ]
+    ledger = [
+        {"code": then, "digests": {"dibs": "d1"}},
+        {"code": code_fingerprint(), "digests": {"dibs": "d1"}},
+    ]
+    (tmp_path / LEDGER).write_text(json.dumps(ledger))
+    assert report.load_runs(tmp_path)[1] == []
+    ledger[1]["digests"]["dibs"] = "d2"  # today's code computes something else
+    (tmp_path / LEDGER).write_text(json.dumps(ledger))
+    assert report.load_runs(tmp_path)[1] == [
+        "dibs__s0: stale, code changed since it ran: agents/sac.py"
+    ]
