@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import torch
 
 from mtrl.config import TrainConfig
 
@@ -109,3 +111,22 @@ checkpoint must carry): the resume and determinism tests' run."""
 def short_run(tiny_flags) -> list[str]:
     """``mtrl train`` flags of ``SHORT_RUN`` (add ``--total-steps`` and ``--logdir``)."""
     return tiny_flags(**SHORT_RUN)
+
+
+def _same_state(a: object, b: object) -> bool:
+    """Nested dicts / lists / tensors / arrays equal bit for bit."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_state(a[x], b[x]) for x in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_state(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    return bool(a == b)
+
+
+@pytest.fixture
+def same_state():
+    """Compare two saved states (checkpoints, RNG snapshots) bit for bit."""
+    return _same_state

@@ -7,7 +7,7 @@ import torch
 from agents.replay import Batch
 
 
-def test_non_finite_update_is_skipped_and_counted(small_sac):
+def test_non_finite_update_is_skipped_and_counted(small_sac, same_state):
     torch.manual_seed(0)
     k, b, d = 2, 4, 3
     agent = small_sac("dibs", k, obs_dim=d, act_dim=1)
@@ -28,18 +28,8 @@ def test_non_finite_update_is_skipped_and_counted(small_sac):
     after = agent.training_state()
     # networks, target, temperatures, every optimizer's moments and step: all untouched
     for key in ("module", "critic_opt", "actor_opt", "alpha_opt"):
-        assert _same(after[key], before[key]), key
+        assert same_state(after[key], before[key]), key
     assert agent.update(good)["ok"]
     assert agent.consecutive_skips == 0 and agent.skipped_updates == 3
     assert agent.take_worst_streak() == 3 and agent.take_worst_streak() == 0
-    assert not _same(agent.training_state()["module"], before["module"])
-
-
-def _same(a: object, b: object) -> bool:
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[x], b[x]) for x in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, torch.Tensor):
-        return torch.equal(a, b)
-    return a == b
+    assert not same_state(agent.training_state()["module"], before["module"])

@@ -13,18 +13,6 @@ from mtrl.config import validate
 from mtrl.trainer import LoopState, MultiTaskRun, build_run, sac_hyper, seed_everything, store
 
 
-def _same(a: object, b: object) -> bool:
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[x], b[x]) for x in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, torch.Tensor):
-        return torch.equal(a, b)
-    if isinstance(a, np.ndarray):
-        return np.array_equal(a, b)
-    return bool(a == b)
-
-
 def _run(tiny, tmp_path, seed: int) -> MultiTaskRun:
     cfg = tiny(seed=seed, max_episode_steps=30)
     seed_everything(seed)
@@ -47,7 +35,7 @@ def _advance(run: MultiTaskRun, state: LoopState, steps: int) -> None:
     state.step, state.last_success = steps, 0.5
 
 
-def test_a_checkpoint_restored_into_another_run_reads_back_the_same(tiny, tmp_path):
+def test_a_checkpoint_restored_into_another_run_reads_back_the_same(tiny, tmp_path, same_state):
     a = _run(tiny, tmp_path, seed=0)
     state = LoopState.start(a)
     _advance(a, state, steps=30)  # an episode boundary: the returns are kept
@@ -59,13 +47,13 @@ def test_a_checkpoint_restored_into_another_run_reads_back_the_same(tiny, tmp_pa
     restored = LoopState.from_checkpoint(saved, b, notes)
     assert notes == []
     assert dataclasses.asdict(restored).keys() == dataclasses.asdict(state).keys()
-    assert _same(dataclasses.asdict(restored), dataclasses.asdict(state))
+    assert same_state(dataclasses.asdict(restored), dataclasses.asdict(state))
     again = restored.to_checkpoint(b)
     for key in saved.keys() - {"config"}:  # b's config has its own seed
-        assert _same(again[key], saved[key]), key
+        assert same_state(again[key], saved[key]), key
     # the envs themselves (not only the state's copies) are back at the saved RNG states
-    assert _same(b.env.call("get_checkpoint"), saved["env_rng"])
-    assert _same(b.eval_env.call("get_checkpoint"), saved["eval_rng"])
+    assert same_state(b.env.call("get_checkpoint"), saved["env_rng"])
+    assert same_state(b.eval_env.call("get_checkpoint"), saved["eval_rng"])
     a.close()
     b.close()
 
