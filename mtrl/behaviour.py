@@ -26,6 +26,7 @@ import hashlib
 import json
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +112,6 @@ def _model_bytes(path: Path) -> bytes:
             for name, t in state[part].items()
         ] + [("log_alpha", state["log_alpha"])]
     else:
-        import zipfile
-
         with zipfile.ZipFile(path) as z, z.open("policy.pth") as f:
             params = torch.load(f, map_location="cpu", weights_only=True)
         tensors = sorted(params.items())
