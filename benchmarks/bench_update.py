@@ -12,7 +12,9 @@ A method may carry options as ``NAME:key=value,key=value`` (e.g. ``famo:loss_aft
 Each method's matrix products are also recorded once (``benchmarks/matmul_limit.py``):
 its FLOPs per update, the rate it achieves, and the same products replayed alone at
 their shapes in the same rounds (the matmul limit): ``of limit`` is that replay's time
-over the update's, the fraction of the update spent at BLAS speed. The study's shapes:
+over the update's, the fraction of the update spent at BLAS speed; ``ops`` counts every
+op the update dispatches (kernels, views, tiny ops), what per-op overhead scales with.
+The study's shapes:
 
     python benchmarks/bench_update.py --tasks 2 --hidden 256 256
 """
@@ -24,7 +26,7 @@ import statistics
 import time
 
 import torch
-from matmul_limit import flops, record_matmuls, time_matmuls
+from matmul_limit import flops, record, time_matmuls
 
 from agents.replay import Batch
 from agents.sac import MultiTaskSAC, SACHyper
@@ -83,9 +85,8 @@ def main() -> None:
         )
         for _ in range(2):
             agents[m].update(batch)  # warm-up
-    products = {
-        m: record_matmuls(lambda agent=agent: agent.update(batch)) for m, agent in agents.items()
-    }
+    recorded = {m: record(lambda agent=agent: agent.update(batch)) for m, agent in agents.items()}
+    products = {m: r[0] for m, r in recorded.items()}
     times: dict[str, list[float]] = {m: [] for m in a.methods}
     limit: dict[str, list[float]] = {m: [] for m in a.methods}
     for _ in range(a.rounds):
@@ -101,7 +102,7 @@ def main() -> None:
     print(f"K={k} batch/task={b} hidden={a.hidden} device={dev} threads={torch.get_num_threads()}")
     print(
         f"{'method':28} {'update ms':>10} {'× mean':>7} {'GFLOP':>7} {'GFLOP/s':>8} "
-        f"{'matmuls alone ms':>17} {'their GFLOP/s':>14} {'of limit':>9} {'matmuls':>8}"
+        f"{'matmuls alone ms':>17} {'their GFLOP/s':>14} {'of limit':>9} {'matmuls':>8} {'ops':>5}"
     )
     for m, ts in times.items():
         med, alone = statistics.median(ts), statistics.median(limit[m])
@@ -110,6 +111,7 @@ def main() -> None:
         print(
             f"{m:28} {med:10.1f} {ratio} {gflop:7.2f} {gflop / med * 1e3:8.1f} "
             f"{alone:17.1f} {gflop / alone * 1e3:14.1f} {alone / med:9.2f} {len(products[m]):8d}"
+            f" {recorded[m][1]:5d}"
         )
 
 

@@ -1,7 +1,9 @@
 """The matmul floor of a piece of code: its matmuls recorded once, then timed alone.
 
 ``record_matmuls(fn)`` runs ``fn`` once under a dispatch mode that notes every
-``mm``/``addmm``/``bmm``/``baddbmm`` with its operand shapes; ``flops`` counts them
+``mm``/``addmm``/``bmm``/``baddbmm`` with its operand shapes (their ``out=`` forms
+too: ``mtrl.grads`` writes per-task weight gradients with ``bmm(..., out=G_view)``) and
+counts every op dispatched; ``flops`` counts them
 (2·m·n·k per product); ``time_matmuls`` replays exactly those products on fresh
 tensors, with nothing else in between, which is what the same work costs at the
 BLAS rate these shapes get on this machine. The ratio of that time to the code's
@@ -24,6 +26,10 @@ MATMULS = {
     _aten.addmm.default: "addmm",
     _aten.bmm.default: "bmm",
     _aten.baddbmm.default: "baddbmm",
+    _aten.mm.out: "mm",
+    _aten.addmm.out: "addmm",
+    _aten.bmm.out: "bmm",
+    _aten.baddbmm.out: "baddbmm",
 }
 
 
@@ -45,8 +51,10 @@ class _Recorder(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.products: list[Matmul] = []
+        self.ops = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        self.ops += 1
         kind = MATMULS.get(func)
         if kind is not None:
             a, b = (args[0], args[1]) if kind in ("mm", "bmm") else (args[1], args[2])
@@ -59,9 +67,15 @@ class _Recorder(TorchDispatchMode):
 
 def record_matmuls(fn: Callable[[], object]) -> list[Matmul]:
     """Every matrix product ``fn()`` runs (forward and backward), in order."""
+    return record(fn)[0]
+
+
+def record(fn: Callable[[], object]) -> tuple[list[Matmul], int]:
+    """Every matrix product ``fn()`` runs, in order, and how many ops it dispatched in all
+    (each an aten call: a kernel, a view or a tiny op, the per-op overhead's count)."""
     with _Recorder() as rec:
         fn()
-    return rec.products
+    return rec.products, rec.ops
 
 
 def flops(products: list[Matmul]) -> int:

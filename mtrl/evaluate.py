@@ -54,14 +54,64 @@ def step_field(info: dict[str, Any], key: str, done: np.ndarray, num_envs: int) 
     return out
 
 
-def evaluate(policy: Policy, env: gym.vector.VectorEnv, episodes: int) -> EvalResult:
+StepFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+"""Actions ``[K, A]`` → next observations ``[K, D]``, rewards, episode ends, successes ``[K]``."""
+
+
+def vector_step(env: gym.vector.VectorEnv) -> StepFn:
+    """One step of any vector env (same-step autoreset), success read through ``step_field``."""
+    k = env.num_envs
+
+    def step(actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        obs, reward, terminated, truncated, info = env.step(actions)
+        done = np.asarray(terminated) | np.asarray(truncated)
+        return obs, np.asarray(reward), done, step_field(info, "success", done, k)
+
+    return step
+
+
+def sub_env_step(env: gym.vector.SyncVectorEnv) -> StepFn:
+    """``SyncVectorEnv.step`` with same-step autoreset, minus its info merging: the same
+    calls on the same sub-envs in the same order (a sub-env whose episode ends is reset
+    at once), so the same observations, rewards and successes, in less time (BENCHMARKS.md,
+    "Evaluation's share of a study run")."""
+    envs, space, k = env.envs, env.single_observation_space, env.num_envs
+    frames: list[Any] = [None] * k
+
+    def step(actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        reward, done, success = np.zeros(k), np.zeros(k, dtype=bool), np.zeros(k)
+        for i, sub in enumerate(envs):
+            frames[i], reward[i], terminated, truncated, info = sub.step(actions[i])
+            success[i] = info.get("success", 0.0)
+            if terminated or truncated:
+                done[i] = True
+                frames[i], _ = sub.reset()
+        obs = gym.vector.utils.concatenate(
+            space, frames, gym.vector.utils.create_empty_array(space, k)
+        )
+        return obs, reward, done, success
+
+    return step
+
+
+def evaluate(
+    policy: Policy, env: gym.vector.VectorEnv, episodes: int, step: StepFn | None = None
+) -> EvalResult:
     """Run episodes ``0..episodes-1`` of ``policy`` in every task (all tasks in lockstep).
 
     Episode ``e`` starts on goal ``e`` (``reset(options={"goal": e})``, or the
     same-step autoreset that follows goal ``e - 1`` when every task ended on the same
     step; if they ended apart, the early tasks ran on and all are reset to goal ``e``).
+    ``step`` defaults to ``sub_env_step`` for a ``SyncVectorEnv`` in same-step autoreset
+    mode and to ``vector_step`` for any other vector env.
     """
     k = env.num_envs
+    if step is None:
+        direct = (
+            isinstance(env, gym.vector.SyncVectorEnv)
+            and env.autoreset_mode == gym.vector.AutoresetMode.SAME_STEP
+        )
+        step = sub_env_step(env) if direct else vector_step(env)
     successes = np.zeros(k)
     returns = np.zeros(k)
     obs, _ = env.reset(options={"goal": 0})
@@ -71,10 +121,9 @@ def evaluate(policy: Policy, env: gym.vector.VectorEnv, episodes: int) -> EvalRe
         finished = np.zeros(k, dtype=bool)
         ended_together = True
         while not finished.all():
-            obs, reward, terminated, truncated, info = env.step(policy(obs))
-            done = np.asarray(terminated) | np.asarray(truncated)
+            obs, reward, done, step_success = step(policy(obs))
             live = ~finished
-            success |= (step_field(info, "success", done, k) > 0) & live
+            success |= (step_success > 0) & live
             ret += np.where(live, reward, 0.0)
             ended_together &= bool(done[live].all()) or not done[live].any()
             finished |= done
