@@ -216,6 +216,9 @@ def _run_training(train: Any, cfg: Any, resume_dir: Any, stopped: type[Exception
             file=sys.stderr,
         )
         return 130 if result.signal == signal.SIGINT else 0
+    if result.final_success:
+        each = " · ".join(f"{name} {s:.2f}" for name, s in result.final_success.items())
+        print(f"final success (evaluation at step {result.step}): {each}")
     print(f"run finished: {result.run_dir}")
     return 0
 

@@ -46,12 +46,14 @@ class TrainingStopped(RuntimeError):
 
 @dataclass
 class RunResult:
-    """Where a run lives, the step it reached, and the signal that stopped it (if any)."""
+    """Where a run lives, the step it reached, the signal that stopped it (if any), and
+    each task's success at the last evaluation of this process (empty if there was none)."""
 
     run_dir: Path
     step: int
     signal: int | None = None
     notes: list[str] = field(default_factory=list)
+    final_success: dict[str, float] = field(default_factory=dict)
 
 
 def run_folder_name(cfg: TrainConfig, resolved: Resolved) -> str:
@@ -146,10 +148,12 @@ def open_run(cfg: TrainConfig, resume_dir: Path | None) -> tuple[Resolved, Path]
     return resolved, run_dir
 
 
-def finish_run(run_dir: Path, step: int, notes: list[str]) -> RunResult:
+def finish_run(
+    run_dir: Path, step: int, notes: list[str], final_success: dict[str, float] | None = None
+) -> RunResult:
     """Write the finished marker (after the model files: the last act of a completed run)."""
     mark_finished(run_dir, step)
-    return RunResult(run_dir, step, None, notes)
+    return RunResult(run_dir, step, None, notes, dict(final_success or {}))
 
 
 @contextmanager

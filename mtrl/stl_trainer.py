@@ -89,7 +89,7 @@ def train_stl(
             [m.predict(o, deterministic=True)[0] for m, o in zip(models, obs, strict=True)]
         )
 
-    done = 0
+    done, final = 0, {}
     try:
         with stop_on_nonfinite_reward("stl keeps no checkpoints: a re-run starts over"):
             while done < cfg.total_steps:
@@ -99,6 +99,7 @@ def train_stl(
                 done += chunk
                 result = evaluate(policy, eval_env, cfg.eval_episodes)
                 log_eval(writer, names, result, done, cfg.eval_goals)
+                final = dict(zip(names, result.success.tolist(), strict=True))
                 for name, model in zip(names, models, strict=True):
                     alpha = float(model.log_ent_coef.detach().exp().item())
                     writer.add_scalar(f"alpha/{name}", alpha, done)
@@ -111,4 +112,4 @@ def train_stl(
         model.save(tmp)
         atomic_write_bytes(run_dir / f"stl_{name}.zip", tmp.read_bytes())
         tmp.unlink()
-    return finish_run(run_dir, done, [])  # the marker: the last act of a completed run
+    return finish_run(run_dir, done, [], final)  # the marker: the last act of a completed run

@@ -85,7 +85,7 @@ def train_multitask(
     finally:
         loop.close()
     save_model(run.agent, run.names, cfg, run_dir)
-    return finish_run(run_dir, cfg.total_steps, notes)
+    return finish_run(run_dir, cfg.total_steps, notes, loop.final_success)
 
 
 def seed_everything(seed: int) -> None:
@@ -264,6 +264,7 @@ class MultiTaskLoop:
         self.writer = SummaryWriter(str(run.run_dir), purge_step=purge)
         self.stats = ScalarLog(self.writer, run.names)
         self.stop = StopFlag()
+        self.final_success: dict[str, float] = {}  # each task's, at the last evaluation
         self.update_time, self.interval_start, self.interval_steps = 0.0, time.perf_counter(), 0
         self.bar = tqdm(
             total=self.cfg.total_steps,
@@ -370,6 +371,7 @@ class MultiTaskLoop:
             log_eval(self.writer, self.run.names, result, step, self.cfg.eval_goals)
         self.interval_start += time.perf_counter() - t_eval  # perf counts training only
         self.state.last_success = float(result.success.mean())
+        self.final_success = dict(zip(self.run.names, result.success.tolist(), strict=True))
 
     def checkpoint(self) -> None:
         """Save this step's checkpoint (after flushing the curves it covers)."""

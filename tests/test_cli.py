@@ -49,6 +49,10 @@ def test_train_writes_config_events_and_model(tmp_path, capsys, tiny_run):
         assert f"combine/critic/weight/{task}" in scalars
     assert "success/mean" in scalars and "perf/env_steps_per_s" in scalars
     assert "combine/actor/cosine_min" in scalars
+    # the last line before the folder: each task's success at the final evaluation, as logged
+    final = capsys.readouterr().out.splitlines()[-2]
+    logged = [f"{t} {scalars[f'success/{t}'][-1][1]:.2f}" for t in ("reach-v3", "drawer-close-v3")]
+    assert final == f"final success (evaluation at step 90): {' · '.join(logged)}"
     # episodes of 30 steps end at 30, 60, 90; only task 1 is transformed (pow4)
     raw0, tr0 = scalars["return/raw/reach-v3"], scalars["return/transformed/reach-v3"]
     raw1, tr1 = scalars["return/raw/drawer-close-v3"], scalars["return/transformed/drawer-close-v3"]

@@ -39,13 +39,16 @@ def test_each_optimizer_keeps_its_own_rate_through_training():
 
 
 @pytest.mark.slow
-def test_stl_run_honours_critic_and_alpha_rates_and_writes_the_marker(tmp_path, stl_run):
+def test_stl_run_honours_critic_and_alpha_rates_and_writes_the_marker(tmp_path, capsys, stl_run):
     logdir = tmp_path / "runs"
     args = ["train", *stl_run, "--tasks", "reach-v3,drawer-close-v3", "--logdir", str(logdir)]
     rates = ["--actor-lr", "1e-3", "--critic-lr", "2e-3", "--alpha-lr", "5e-4"]
     assert main([*args, *rates]) == 0
     (run,) = logdir.iterdir()
     assert json.loads((run / "finished.json").read_text())["step"] == 30
+    final = capsys.readouterr().out.splitlines()[-2]
+    assert final.startswith("final success (evaluation at step 30): reach-v3 0.")
+    assert " · drawer-close-v3 " in final
     for task in ("reach-v3", "drawer-close-v3"):
         model = SeparateRateSAC.load(run / f"stl_{task}.zip", device="cpu")
         assert _rates(model) == (1e-3, 2e-3, 5e-4)
