@@ -544,8 +544,10 @@ MECHANISM_METHODS = ("mean", "dibs", "nashmtl", "famo")
 
 def plot_mechanism(runs: list[RunCurves], transform: str, path: Path) -> bool:
     """Why a method fails under a map: per method (columns), each task's critic loss
-    (log scale) and the critic combiner's weights, normalised to sum to one, over
-    training (means over seeds). False when no run of those methods has the map."""
+    (log scale), the critic combiner's weights normalised to sum to one, and the task's
+    SAC temperature α (log scale), over training (means over seeds). The map's scale can
+    reach the other task through the shared critic whatever the weights: its critic
+    loss and temperature show it. False when no run of those methods has the map."""
     chosen = [
         m
         for m in MECHANISM_METHODS
@@ -554,13 +556,16 @@ def plot_mechanism(runs: list[RunCurves], transform: str, path: Path) -> bool:
     if not chosen:
         return False
     plt = _pyplot()
-    fig, axes = plt.subplots(2, len(chosen), figsize=(3.6 * len(chosen), 5.2), squeeze=False)
+    rows = (("loss/critic", "critic loss"), ("combine/critic/weight", "critic weight share"))
+    rows += (("alpha", "temperature α"),)
+    fig, axes = plt.subplots(
+        len(rows), len(chosen), figsize=(3.6 * len(chosen), 2.6 * len(rows)), squeeze=False
+    )
     for col, method in enumerate(chosen):
         members = [r for r in runs if r.method == method and r.transform == transform]
         tasks = members[0].tasks
-        for row, (prefix, normalise) in enumerate(
-            (("loss/critic", False), ("combine/critic/weight", True))
-        ):
+        for row, (prefix, title) in enumerate(rows):
+            normalise = prefix == "combine/critic/weight"
             ax = axes[row][col]
             curves = _mean_curves(members, prefix, tasks)
             if curves is None:
@@ -574,9 +579,7 @@ def plot_mechanism(runs: list[RunCurves], transform: str, path: Path) -> bool:
                     ax.plot(steps, values[:, i], style, color=f"C{i}", label=task)
                 if not normalise:
                     ax.set_yscale("log")
-            ax.set_title(
-                f"{method}: {'critic loss' if row == 0 else 'critic weight share'}", fontsize=9
-            )
+            ax.set_title(f"{method}: {title}", fontsize=9)
             ax.set_xlabel("env steps per task", fontsize=8)
         if axes[0][col].get_legend_handles_labels()[0]:
             axes[0][col].legend(fontsize=6)
