@@ -140,9 +140,10 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
         if not len(steps):
             notes.append(f"{run.name}: no evaluation logged for every task, left out")
             continue
-        transform = label(cfg.get("transform") or [])
+        maps = parse_transforms(cfg.get("transform") or [], tasks)
+        transform = label([f"{tasks[i]}:{maps[i]}" for i in sorted(maps)])  # by task name
         method = cfg.get("label") or cfg["method"]  # a variant keeps its own name
-        mapped = tuple(sorted(parse_transforms(cfg.get("transform") or [], tasks)))
+        mapped = tuple(sorted(maps))
         runs.append(
             RunCurves(run, method, transform, int(cfg["seed"]), tasks, steps, success, mapped)
         )
@@ -514,6 +515,60 @@ def headline_table(rows: list[HeadlineRow]) -> tuple[list[str], list[list[str]]]
     return head, body
 
 
+def plot_headline(rows: list[HeadlineRow], path: Path) -> None:
+    """The headline as a figure: per method, the unmapped tasks' IQM with its 95 % interval
+    without the map and with it, and the mapped task's IQM under the map; one panel per
+    statistic (rows) and map (columns)."""
+    plt = _pyplot()
+    statistics = [s for s in STATISTICS if any(r.statistic == s for r in rows)]
+    maps = list(dict.fromkeys(r.transform for r in rows))
+    methods = list(dict.fromkeys(r.method for r in rows))
+    fig, axes = plt.subplots(
+        len(statistics),
+        len(maps),
+        figsize=(max(6.0, 0.9 * len(methods) + 1.5) * len(maps), 3.4 * len(statistics)),
+        squeeze=False,
+        sharey=True,
+    )
+    marks = (
+        ("others_none", -0.2, "o", "none", "other tasks, no map"),
+        ("others_mapped", 0.0, "o", "C3", "other tasks, map"),
+        ("mapped_task", 0.2, "^", "C0", "mapped task, map"),
+    )
+    for i, statistic in enumerate(statistics):
+        for j, transform in enumerate(maps):
+            ax = axes[i][j]
+            chosen = {
+                r.method: r for r in rows if (r.statistic, r.transform) == (statistic, transform)
+            }
+            for attr, shift, marker, face, name in marks:
+                xs = [k + shift for k, m in enumerate(methods) if m in chosen]
+                est = [getattr(chosen[m], attr) for m in methods if m in chosen]
+                ys = np.array([e.value for e in est])
+                err = np.array([[e.value - e.low for e in est], [e.high - e.value for e in est]])
+                edge = "C3" if face == "none" else face
+                ax.errorbar(
+                    xs,
+                    ys,
+                    yerr=err,
+                    fmt=marker,
+                    mfc=face,
+                    mec=edge,
+                    ecolor=edge,
+                    capsize=3,
+                    label=name,
+                )
+            ax.set_xticks(range(len(methods)), methods, fontsize=8, rotation=30)
+            ax.set_ylim(-0.05, 1.05)
+            ax.set_title(f"map {transform}: {statistic} success", fontsize=9)
+            ax.grid(axis="y", alpha=0.3)
+        axes[i][0].set_ylabel("IQM success [95% CI]")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def plot_profiles(runs: list[RunCurves], transform: str, path: Path) -> None:
     """Performance profiles of final per-task success under one map: the fraction of
     runs × tasks above τ, with 95 % bands, one line per method."""
@@ -649,14 +704,19 @@ def write_report(root: str | Path, out: str | Path | None = None) -> tuple[list[
         if plot_mechanism(runs, transform, out / f"mechanism_{transform}.png"):
             figures.append(f"mechanism_{transform}.png")
     headline = []
+    every_line: list[HeadlineRow] = []
     for statistic in STATISTICS:
         lines = headline_rows(runs, statistic)
+        every_line += lines
         if lines:
             title = {
                 "final": "## Headline: final success (the honest statistic)",
                 "best": "## Headline: best evaluation over training (the paper's statistic)",
             }[statistic]
             headline += [title, markdown(*headline_table(lines))]
+    if every_line:
+        plot_headline(every_line, out / "headline.png")
+        figures.insert(0, "headline.png")
     text = "\n\n".join(
         [
             f"# Report: {Path(root).name}",
@@ -672,7 +732,8 @@ def write_report(root: str | Path, out: str | Path | None = None) -> tuple[list[
                     f"{BOOTSTRAP_SAMPLES} samples). *Other tasks*: the tasks whose reward is "
                     "not mapped; *drop*: their IQM without the map minus with it; "
                     "P(dibs > method): probability that a dibs run beats a run of the method "
-                    "on an unmapped task under the map."
+                    "on an unmapped task under the map (ties count a half: two methods both "
+                    "at 0.00 give 0.50)."
                 ]
                 if headline
                 else []

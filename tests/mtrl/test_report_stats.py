@@ -113,7 +113,8 @@ def test_the_report_writes_the_headline_and_its_figures(study, tmp_path):
     text = (tmp_path / "out" / "results.md").read_text()
     assert "## Headline: final success (the honest statistic)" in text
     assert "## Headline: best evaluation over training (the paper's statistic)" in text
-    for name in ("profile_none.png", "profile_task2-exp.png", "mechanism_task2-exp.png"):
+    assert "![headline.png](headline.png)" in text
+    for name in ("headline.png", "profile_none.png", "profile_c-exp.png", "mechanism_c-exp.png"):
         assert (tmp_path / "out" / name).is_file()
 
 
