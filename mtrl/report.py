@@ -632,7 +632,9 @@ def plot_mechanism(runs: list[RunCurves], transform: str, path: Path) -> bool:
                 for i, task in enumerate(tasks):
                     style = "-" if i in members[0].mapped else "--"
                     ax.plot(steps, values[:, i], style, color=f"C{i}", label=task)
-                if not normalise:
+                if normalise:
+                    ax.set_ylim(-0.02, 1.02)  # shares: comparable across methods
+                else:
                     ax.set_yscale("log")
             ax.set_title(f"{method}: {title}", fontsize=9)
             ax.set_xlabel("env steps per task", fontsize=8)
