@@ -100,6 +100,7 @@ class GroupStats:
     curve_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     curve_sem: np.ndarray = field(default_factory=lambda: np.zeros(0))
     task_curves: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    task_curves_sem: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
 
 def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
@@ -235,6 +236,7 @@ def group_stats(runs: list[RunCurves]) -> list[GroupStats]:
                 curve_mean=curves.mean(axis=2).mean(axis=0),
                 curve_sem=np.array([sem(c) for c in curves.mean(axis=2).T]),
                 task_curves=curves.mean(axis=0),
+                task_curves_sem=np.apply_along_axis(sem, 0, curves),  # [steps, K]
             )
         )
     plain = {g.method: g.final_mean for g in out if g.transform == "none"}
@@ -365,7 +367,8 @@ def plot_curves(stats: list[GroupStats], path: Path) -> None:
 
 
 def plot_per_task(stats: list[GroupStats], transform: str, path: Path) -> None:
-    """Small multiples: one panel per task, one line per method, for one transform."""
+    """Small multiples: one panel per task, one line per method (mean over seeds, ± SEM
+    band), for one transform."""
     plt = _pyplot()
     chosen = [g for g in stats if g.transform == transform]
     tasks = chosen[0].tasks
@@ -380,11 +383,14 @@ def plot_per_task(stats: list[GroupStats], transform: str, path: Path) -> None:
             ax.set_visible(False)
             continue
         for g in chosen:
-            ax.plot(g.curve_steps, g.task_curves[:, i], color=colors[g.method], label=g.method)
+            c, mean, err = colors[g.method], g.task_curves[:, i], g.task_curves_sem[:, i]
+            ax.plot(g.curve_steps, mean, color=c, label=f"{g.method} (n={len(g.seeds)})")
+            ax.fill_between(g.curve_steps, mean - err, mean + err, color=c, alpha=0.15)
         ax.set_title(tasks[i], fontsize=9)
         ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("env steps per task", fontsize=8)
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"per-task success (mean over seeds), transform: {transform}")
+    fig.suptitle(f"per-task success (mean ± SEM over seeds), transform: {transform}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -285,6 +285,18 @@ def test_statistics_by_hand(tmp_path):
     _assert_png(tmp_path / "out" / "curves.png")
 
 
+def test_per_task_bands_are_the_sem_over_seeds(tmp_path):
+    success = np.array(  # [seeds, evals, tasks]
+        [[[0.0, 1.0], [0.25, 1.0]], [[0.5, 1.0], [1.0, 0.75]], [[0.25, 1.0], [0.5, 0.5]]]
+    )
+    for seed, curve in enumerate(success):
+        _write_run(tmp_path / f"mean__s{seed}", "mean", [], seed, ["a", "b"], curve)
+    (g,) = report.group_stats(report.load_runs(tmp_path)[0])
+    expected = success.std(axis=0, ddof=1) / np.sqrt(3)  # over seeds, per evaluation and task
+    np.testing.assert_allclose(g.task_curves_sem, expected, atol=1e-7)
+    np.testing.assert_allclose(g.task_curves, success.mean(axis=0), atol=1e-7)
+
+
 def test_report_on_a_folder_without_runs_is_exit_2(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "no run with evaluations" in capsys.readouterr().err
