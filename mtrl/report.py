@@ -375,7 +375,12 @@ def plot_per_task(stats: list[GroupStats], transform: str, path: Path) -> None:
     cols = min(5, len(tasks))
     rows = math.ceil(len(tasks) / cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(3 * cols, 2.4 * rows), squeeze=False, sharex=True, sharey=True
+        rows,
+        cols,
+        figsize=(max(7.0, 3 * cols), 2.6 * rows),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
     )
     colors = _method_colors(stats)
     for i, ax in enumerate(axes.flat):
@@ -390,7 +395,7 @@ def plot_per_task(stats: list[GroupStats], transform: str, path: Path) -> None:
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("env steps per task", fontsize=8)
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"per-task success (mean ± SEM over seeds), transform: {transform}")
+    fig.suptitle(f"per-task success (mean ± SEM over seeds), transform: {transform}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
