@@ -41,3 +41,14 @@ def read_scalars(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
                 if value.HasField("simple_value"):
                     values.setdefault(value.tag, {})[event.step] = value.simple_value
     return {tag: sorted(by_step.items()) for tag, by_step in values.items() if by_step}
+
+
+def wall_seconds(run_dir: str | Path) -> float:
+    """Seconds the run's processes spent writing events: per event file (one per attempt),
+    its last wall time minus its first, summed; the time between attempts does not count."""
+    total = 0.0
+    for path in Path(run_dir).glob("events.out.tfevents.*"):
+        times = [event.wall_time for event in LegacyEventFileLoader(str(path)).Load()]
+        if times:
+            total += max(times) - min(times)
+    return total

@@ -36,7 +36,7 @@ import numpy as np
 
 from mtrl import stats as rl_stats
 from mtrl.config import ConfigError, load_yaml_mapping
-from mtrl.events import read_scalars
+from mtrl.events import read_scalars, wall_seconds
 from mtrl.finished import FINISHED
 from mtrl.provenance import (
     LEDGER,
@@ -66,6 +66,8 @@ class RunCurves:
     success: np.ndarray
     mapped: tuple[int, ...] = ()
     """Indices of the tasks whose training reward goes through a map."""
+    wall_s: float = 0.0
+    """Seconds its processes ran (``mtrl.events.wall_seconds``)."""
 
     @property
     def mean_success(self) -> np.ndarray:
@@ -146,7 +148,17 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
         method = cfg.get("label") or cfg["method"]  # a variant keeps its own name
         mapped = tuple(sorted(maps))
         runs.append(
-            RunCurves(run, method, transform, int(cfg["seed"]), tasks, steps, success, mapped)
+            RunCurves(
+                run,
+                method,
+                transform,
+                int(cfg["seed"]),
+                tasks,
+                steps,
+                success,
+                mapped,
+                wall_seconds(run),
+            )
         )
         notes += _provenance_notes(run, cfg, ledger)
     if not runs:
@@ -335,6 +347,23 @@ def write_csv(stats: list[GroupStats], path: Path) -> None:
                     *g.per_task,
                 ]
             )
+
+
+def cost_rows(runs: list[RunCurves]) -> tuple[list[str], list[list[str]]]:
+    """Per method: runs, median minutes per run and run-hours in all; a last row sums."""
+    by_method: dict[str, list[float]] = {}
+    for run in runs:
+        by_method.setdefault(run.method, []).append(run.wall_s)
+    head = ["method", "runs", "median min/run", "run-hours"]
+    body = [
+        [m, str(len(w)), f"{np.median(w) / 60:.1f}", f"{sum(w) / 3600:.1f}"]
+        for m, w in by_method.items()
+    ]
+    every = [r.wall_s for r in runs]
+    body.append(
+        ["all", str(len(every)), f"{np.median(every) / 60:.1f}", f"{sum(every) / 3600:.1f}"]
+    )
+    return head, body
 
 
 def plot_curves(stats: list[GroupStats], path: Path) -> None:
@@ -754,6 +783,11 @@ def write_report(root: str | Path, out: str | Path | None = None) -> tuple[list[
             *headline,
             "## Final success per task",
             markdown(thead, trows),
+            "## Runs and their cost",
+            "Wall time of each run's processes (its event files' first to last write, summed "
+            "over attempts; two runs at once share a 2-core machine, so machine-hours are "
+            "about half the run-hours).",
+            markdown(*cost_rows(runs)),
             "## Figures",
             "\n".join(f"![{f}]({f})" for f in figures),
             *(["## Left out", "\n".join(f"- {n}" for n in notes)] if notes else []),

@@ -114,6 +114,7 @@ def test_the_report_writes_the_headline_and_its_figures(study, tmp_path):
     assert "## Headline: final success (the honest statistic)" in text
     assert "## Headline: best evaluation over training (the paper's statistic)" in text
     assert "![headline.png](headline.png)" in text
+    assert "## Runs and their cost" in text and "| all | 16 |" in text  # 2 methods × 2 × 4 seeds
     for name in ("headline.png", "profile_none.png", "profile_c-exp.png", "mechanism_c-exp.png"):
         assert (tmp_path / "out" / name).is_file()
 
@@ -149,3 +150,24 @@ def test_a_changed_run_is_stale_unless_the_behaviour_ledger_shows_the_same_diges
     assert report.load_runs(tmp_path)[1] == [
         "dibs__s0: stale, code changed since it ran: agents/sac.py"
     ]
+
+
+def test_a_run_s_wall_time_sums_its_attempts_and_leaves_out_the_gap_between(tmp_path):
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    from mtrl.events import wall_seconds
+
+    # two attempts (a crash, then a resume an hour later), each its own event file
+    for attempt, times in enumerate([(1000.0, 1030.0, 1060.0), (4600.0, 4630.0)]):
+        with open(tmp_path / f"events.out.tfevents.{int(times[0])}.vm.1.{attempt}", "wb") as f:
+            writer = RecordWriter(f)
+            for step, t in enumerate(times):
+                value = Summary.Value(tag="success/a", simple_value=0.0)
+                writer.write(
+                    Event(
+                        wall_time=t, step=step, summary=Summary(value=[value])
+                    ).SerializeToString()
+                )
+    assert wall_seconds(tmp_path) == 60.0 + 30.0
