@@ -48,7 +48,9 @@ def commit_records(root: Path) -> list[str]:
     paths = [str(p) for run in runs for p in record_paths(run)]
     names = ", ".join(run.name for run in runs)
     for attempt in range(10):  # another git process may hold the index lock for a moment
-        add = subprocess.run(["git", "add", "--", *paths], capture_output=True, text=True)
+        # -f: these are the record's own files, added even where a local exclude hides the
+        # folder while its run is unfinished (checkpoints and models are never listed)
+        add = subprocess.run(["git", "add", "-f", "--", *paths], capture_output=True, text=True)
         commit = add.returncode == 0 and subprocess.run(
             ["git", "commit", "-q", "-m", f"{root.name}: records of {names}", "--", *paths],
             capture_output=True,

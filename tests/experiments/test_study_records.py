@@ -27,6 +27,8 @@ def test_only_finished_runs_records_are_committed(load_script, tmp_path, monkeyp
         (run / "events.out.tfevents.1.vm.1.0").write_bytes(b"ev")
         (run / "checkpoints" / "step_1.ckpt").write_bytes(b"big")
     (done / "finished.json").write_text("{}\n")
+    # the run was hidden by a local exclude while it ran (it still is): its record goes in
+    (repo / ".git" / "info" / "exclude").write_text("results/study/mean__none__s0/\n")
     (repo / "staged.txt").write_text("someone else's work")
     git(repo, "add", "staged.txt")
     monkeypatch.chdir(repo)
