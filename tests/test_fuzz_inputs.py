@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from torch.utils.tensorboard import SummaryWriter
 
 import envs
-from mtrl import report, sweep
+from mtrl import figures, sweep
 from mtrl.cli import main
 from mtrl.combine import METHODS as COMBINERS
 from mtrl.combine import REGISTRY
@@ -681,7 +681,14 @@ def run_folder(draw) -> dict[str, bytes]:
     return files
 
 
-PLOTS = ("plot_curves", "plot_per_task", "plot_robustness", "plot_profiles", "plot_mechanism")
+PLOTS = (
+    "plot_curves",
+    "plot_per_task",
+    "plot_robustness",
+    "plot_profiles",
+    "plot_mechanism",
+    "plot_headline",
+)
 
 
 @fuzz(150)
@@ -695,7 +702,7 @@ PLOTS = ("plot_curves", "plot_per_task", "plot_robustness", "plot_profiles", "pl
 def test_report_folders(runs, ledger, out, fmt, folder):
     with example_folder() as root, ExitStack() as stack:
         for name in PLOTS:
-            stack.enter_context(patch.object(report, name, lambda *a, **k: True))
+            stack.enter_context(patch.object(figures, name, lambda *a, **k: True))
         sweep_dir = root / "sweep"
         sweep_dir.mkdir()
         (root / "a-file").write_text("not a folder")

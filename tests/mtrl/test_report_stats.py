@@ -8,7 +8,7 @@ import pytest
 import yaml
 from torch.utils.tensorboard import SummaryWriter
 
-from mtrl import report
+from mtrl import report, results
 from mtrl.finished import FINISHED
 from mtrl.provenance import LEDGER, code_fingerprint
 
@@ -33,7 +33,7 @@ def rliable_interval(scores, func):
 
     np.random.seed(0)  # its two-sample bootstrap draws from the global generator
     point, interval = library.get_interval_estimates(
-        scores, func, reps=report.BOOTSTRAP_SAMPLES, random_state=np.random.RandomState(0)
+        scores, func, reps=results.BOOTSTRAP_SAMPLES, random_state=np.random.RandomState(0)
     )
     (key,) = point
     return point[key][0], interval[key][0, 0], interval[key][1, 0], metrics
@@ -56,7 +56,7 @@ def study(tmp_path):
 @pytest.mark.parametrize("statistic", ["final", "best"])
 def test_headline_matches_rliable_on_the_same_scores(study, statistic):
     root, raw = study
-    rows = {r.method: r for r in report.headline_rows(report.load_runs(root)[0], statistic)}
+    rows = {r.method: r for r in results.headline_rows(results.load_runs(root)[0], statistic)}
 
     def scores(method, mapped, tasks):
         out = []
@@ -127,7 +127,7 @@ def test_the_committed_study_records_load_and_are_finished():
     if not records:
         pytest.skip("no study record committed yet")
     for record in records:
-        runs, notes = report.load_runs(record)
+        runs, notes = results.load_runs(record)
         assert len(runs) == 1 and runs[0].steps[-1] > 0, record
         assert not [n for n in notes if "unfinished" in n], notes
 
@@ -136,7 +136,7 @@ def test_a_changed_run_is_stale_unless_the_behaviour_ledger_shows_the_same_diges
     write_run(tmp_path / "dibs__s0", "dibs", [], 0, np.ones((1, 3)))
     then = {**code_fingerprint(), "agents/sac.py": "0" * 16}  # it ran on other SAC code
     (tmp_path / "dibs__s0" / FINISHED).write_text(json.dumps({"step": 100, "code": then}))
-    assert report.load_runs(tmp_path)[1] == [
+    assert results.load_runs(tmp_path)[1] == [
         "dibs__s0: stale, code changed since it ran: agents/sac.py"
     ]
     ledger = [
@@ -144,10 +144,10 @@ def test_a_changed_run_is_stale_unless_the_behaviour_ledger_shows_the_same_diges
         {"code": code_fingerprint(), "digests": {"dibs": "d1"}},
     ]
     (tmp_path / LEDGER).write_text(json.dumps(ledger))
-    assert report.load_runs(tmp_path)[1] == []
+    assert results.load_runs(tmp_path)[1] == []
     ledger[1]["digests"]["dibs"] = "d2"  # today's code computes something else
     (tmp_path / LEDGER).write_text(json.dumps(ledger))
-    assert report.load_runs(tmp_path)[1] == [
+    assert results.load_runs(tmp_path)[1] == [
         "dibs__s0: stale, code changed since it ran: agents/sac.py"
     ]
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from torch.utils.tensorboard import SummaryWriter
 
-from mtrl import report
+from mtrl import report, results
 from mtrl.cli import main
 from mtrl.config import ConfigError
 from mtrl.events import read_scalars
@@ -203,7 +203,7 @@ def test_report_reads_a_twice_written_run_once(tmp_path):
         for task, value in zip(["a", "b"], row, strict=True):
             writer.add_scalar(f"success/{task}", value, (i + 1) * 100)
     writer.close()
-    (g,) = report.group_stats(report.load_runs(tmp_path)[0])
+    (g,) = results.group_stats(results.load_runs(tmp_path)[0])
     np.testing.assert_array_equal(g.curve_steps, [100, 200])
     assert g.final_mean == pytest.approx(0.5) and g.best_mean == pytest.approx(0.5)
 
@@ -291,7 +291,7 @@ def test_per_task_bands_are_the_sem_over_seeds(tmp_path):
     )
     for seed, curve in enumerate(success):
         _write_run(tmp_path / f"mean__s{seed}", "mean", [], seed, ["a", "b"], curve)
-    (g,) = report.group_stats(report.load_runs(tmp_path)[0])
+    (g,) = results.group_stats(results.load_runs(tmp_path)[0])
     expected = success.std(axis=0, ddof=1) / np.sqrt(3)  # over seeds, per evaluation and task
     np.testing.assert_allclose(g.task_curves_sem, expected, atol=1e-7)
     np.testing.assert_allclose(g.task_curves, success.mean(axis=0), atol=1e-7)
@@ -301,7 +301,7 @@ def test_report_on_a_folder_without_runs_is_exit_2(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "no run with evaluations" in capsys.readouterr().err
     with pytest.raises(ConfigError):
-        report.load_runs(tmp_path / "missing")
+        results.load_runs(tmp_path / "missing")
 
 
 def _assert_png(path):

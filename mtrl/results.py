@@ -1,0 +1,325 @@
+"""A sweep folder's runs as numbers: each run's evaluation curves, and statistics per
+method × transform over its seeds.
+
+- final success: ``success/mean`` at the last evaluation, mean ± SEM;
+- best success: the best ``success/mean`` over all evaluations of a run, mean ± SEM (the
+  statistic the published MT10 tables report; it is optimistic, so it is labelled);
+- IQM: the interquartile mean of the final per-task successes of all seeds × tasks, with a
+  95 % stratified-bootstrap interval (``mtrl.stats``, on rliable);
+- drop: the method's own untransformed final success minus its final success under the
+  transform.
+
+The study's headline (``headline_rows``), per method and reward map, on both statistics
+(final success, the honest one; the best evaluation over training, the paper's): the
+IQM success of the tasks whose reward is *not* mapped, without and with the map, the
+drop with its interval, the mapped task's own success, and P(dibs > method) under the
+map. A run whose compute path changed since it finished (``mtrl.provenance``) is
+noted as stale.
+
+Curves come from ``mtrl.events.read_scalars``: one value per step, so a run trained twice
+into its folder (as sweeps once did to ``stl`` runs) counts each evaluation once, with the
+later write.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mtrl import stats as rl_stats
+from mtrl.config import ConfigError, load_yaml_mapping
+from mtrl.events import read_scalars, wall_seconds
+from mtrl.finished import FINISHED
+from mtrl.provenance import (
+    LEDGER,
+    behaviour_unchanged,
+    method_key,
+    read_ledger,
+    stale_modules,
+)
+from reward_transforms import label, parse_transforms
+
+BOOTSTRAP_SAMPLES = rl_stats.BOOTSTRAP_REPS
+
+
+STATISTICS = ("final", "best")
+"""``final``: each task's success at the last evaluation; ``best``: at the evaluation
+where the run's mean success was highest (the published tables' statistic, optimistic)."""
+
+
+@dataclass
+class RunCurves:
+    """One run's evaluation curves: per-task success ``[evals, K]`` at ``steps``."""
+
+    path: Path
+    method: str
+    transform: str
+    seed: int
+    tasks: list[str]
+    steps: np.ndarray
+    success: np.ndarray
+    mapped: tuple[int, ...] = ()
+    """Indices of the tasks whose training reward goes through a map."""
+    wall_s: float = 0.0
+    """Seconds its processes ran (``mtrl.events.wall_seconds``)."""
+
+    @property
+    def mean_success(self) -> np.ndarray:
+        """``success/mean`` at every evaluation."""
+        return self.success.mean(axis=1)
+
+    def scores(self, statistic: str = "final") -> np.ndarray:
+        """Per-task success ``[K]`` under ``statistic`` (see ``STATISTICS``)."""
+        if statistic == "final":
+            return self.success[-1]
+        return self.success[int(np.argmax(self.mean_success))]
+
+
+@dataclass
+class GroupStats:
+    """The statistics of one method × transform group."""
+
+    method: str
+    transform: str
+    seeds: list[int]
+    tasks: list[str]
+    final_mean: float
+    final_sem: float
+    best_mean: float
+    best_sem: float
+    iqm: float
+    iqm_low: float
+    iqm_high: float
+    per_task: list[float]
+    drop: float | None = None
+    curve_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    curve_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    curve_sem: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    task_curves: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    task_curves_sem: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+
+
+def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
+    """Every run folder under ``root`` with evaluations; and notes on the ones left out."""
+    root = Path(root)
+    try:
+        is_dir = root.is_dir()
+    except OSError:  # e.g. a name too long
+        is_dir = False
+    if not is_dir:
+        raise ConfigError(f"mtrl report: {root} is not a folder")
+    runs, notes = [], []
+    try:
+        ledger = read_ledger(root / LEDGER)
+    except (OSError, ValueError) as err:  # not UTF-8, not JSON
+        raise ConfigError(f"mtrl report: cannot read {root / LEDGER}: {err}") from None
+    if not isinstance(ledger, list) or not all(isinstance(e, dict) for e in ledger):
+        raise ConfigError(f"mtrl report: {root / LEDGER} is not a behaviour ledger (a list)")
+    for config_path in sorted(root.rglob("config.yaml")):
+        run = config_path.parent
+        try:
+            cfg = _run_config(config_path)
+        except ConfigError as err:
+            notes.append(f"{run.name}: {err}, left out")
+            continue
+        tasks = str(cfg.get("tasks", "")).split(",")
+        scalars = read_scalars(run)
+        if any(f"success/{t}" not in scalars for t in tasks):
+            heldout = any(k.startswith("heldout/success/") for k in scalars)
+            why = (
+                "evaluated on held-out goals only (heldout/ tags)"
+                if heldout
+                else "no evaluation yet"
+            )
+            notes.append(f"{run.name}: {why}, left out")
+            continue
+        steps, success = per_task(scalars, "success", tasks)
+        if not len(steps):
+            notes.append(f"{run.name}: no evaluation logged for every task, left out")
+            continue
+        maps = parse_transforms(cfg.get("transform") or [], tasks)
+        transform = label([f"{tasks[i]}:{maps[i]}" for i in sorted(maps)])  # by task name
+        method = cfg.get("label") or cfg["method"]  # a variant keeps its own name
+        mapped = tuple(sorted(maps))
+        runs.append(
+            RunCurves(
+                run,
+                method,
+                transform,
+                int(cfg["seed"]),
+                tasks,
+                steps,
+                success,
+                mapped,
+                wall_seconds(run),
+            )
+        )
+        notes += _provenance_notes(run, cfg, ledger)
+    if not runs:
+        raise ConfigError(f"mtrl report: no run with evaluations under {root}")
+    return runs, notes
+
+
+def _run_config(path: Path) -> dict[str, Any]:
+    """A run's ``config.yaml``, with the keys the report reads checked (ConfigError if not)."""
+    cfg = load_yaml_mapping(path)
+    kinds = {"method": str, "seed": int, "tasks": str}
+    for key, kind in kinds.items():
+        if not isinstance(cfg.get(key), kind) or isinstance(cfg.get(key), bool):
+            raise ConfigError(f"{path}: no valid {key!r}")
+    for key, kind in (("label", str), ("transform", list), ("method_options", dict)):
+        if cfg.get(key) is not None and not isinstance(cfg[key], kind):
+            raise ConfigError(f"{path}: {key!r} is not a {kind.__name__}")
+    specs = cfg.get("transform") or []
+    if not all(isinstance(spec, str) for spec in specs):
+        raise ConfigError(f"{path}: 'transform' is not a list of specs")
+    try:
+        parse_transforms(specs, cfg["tasks"].split(","))
+    except ValueError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return cfg
+
+
+def _provenance_notes(run: Path, cfg: dict, ledger: list[dict]) -> list[str]:
+    """``unfinished`` for a run without ``finished.json``; ``stale`` when its code changed,
+    unless the behaviour ledger shows the change kept the method's numbers bit-identical."""
+    marker = run / FINISHED
+    if not marker.is_file():
+        return [f"{run.name}: unfinished (no {FINISHED}), its last evaluation counts as final"]
+    try:
+        code = json.loads(marker.read_text()).get("code")
+    except (OSError, ValueError, AttributeError):  # not UTF-8, not JSON, not an object
+        code = False
+    if code is False or (code is not None and not isinstance(code, dict)):
+        return [f"{run.name}: its {FINISHED} is unreadable: which code it ran is unknown"]
+    method = cfg["method"]
+    changed = stale_modules(code, method) if code else []
+    if not changed:
+        return []
+    key = method_key(method, cfg.get("method_options"))
+    if behaviour_unchanged(code, method, key, ledger):
+        return []
+    return [f"{run.name}: stale, code changed since it ran: {', '.join(changed)}"]
+
+
+def sem(values: Sequence[float]) -> float:
+    """Standard error of the mean (0 for a single value)."""
+    v = np.asarray(values, dtype=float)
+    return float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
+
+
+def group_stats(runs: list[RunCurves]) -> list[GroupStats]:
+    """Statistics per method × transform, in first-seen order; drops filled in."""
+    groups: dict[tuple[str, str], list[RunCurves]] = {}
+    for run in runs:
+        groups.setdefault((run.method, run.transform), []).append(run)
+    out = []
+    for (method, transform), members in groups.items():
+        members.sort(key=lambda r: r.seed)
+        steps = members[0].steps
+        for r in members[1:]:
+            steps = np.intersect1d(steps, r.steps)
+        curves = np.stack([r.success[np.searchsorted(r.steps, steps)] for r in members])
+        final = np.stack([r.success[-1] for r in members])  # [seeds, K]
+        finals = final.mean(axis=1)
+        bests = [r.mean_success.max() for r in members]
+        estimate = rl_stats.iqm(final)
+        out.append(
+            GroupStats(
+                method=method,
+                transform=transform,
+                seeds=[r.seed for r in members],
+                tasks=members[0].tasks,
+                final_mean=float(finals.mean()),
+                final_sem=sem(finals),
+                best_mean=float(np.mean(bests)),
+                best_sem=sem(bests),
+                iqm=estimate.value,
+                iqm_low=estimate.low,
+                iqm_high=estimate.high,
+                per_task=final.mean(axis=0).tolist(),
+                curve_steps=steps,
+                curve_mean=curves.mean(axis=2).mean(axis=0),
+                curve_sem=np.array([sem(c) for c in curves.mean(axis=2).T]),
+                task_curves=curves.mean(axis=0),
+                task_curves_sem=np.apply_along_axis(sem, 0, curves),  # [steps, K]
+            )
+        )
+    plain = {g.method: g.final_mean for g in out if g.transform == "none"}
+    for g in out:
+        if g.transform != "none" and g.method in plain:
+            g.drop = plain[g.method] - g.final_mean
+    return out
+
+
+def per_task(
+    scalars: dict[str, list[tuple[int, float]]], prefix: str, tasks: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The steps at which every task logged ``<prefix>/<task>``, and the values there
+    ``[steps, K]``: a step some tasks lack (a run killed while it logged an evaluation)
+    is left out."""
+    by_task = [dict(scalars[f"{prefix}/{t}"]) for t in tasks]
+    steps = sorted(set(by_task[0]).intersection(*by_task[1:]))
+    values = np.array([[d[s] for d in by_task] for s in steps], dtype=float)
+    return np.array(steps), values.reshape(len(steps), len(tasks))
+
+
+@dataclass
+class HeadlineRow:
+    """One method under one reward map, on one statistic (see ``STATISTICS``)."""
+
+    method: str
+    transform: str
+    statistic: str
+    seeds: int
+    others_none: rl_stats.Estimate
+    others_mapped: rl_stats.Estimate
+    drop: rl_stats.Estimate
+    mapped_task: rl_stats.Estimate
+    dibs_better: rl_stats.Estimate | None
+
+
+def _scores(members: list[RunCurves], statistic: str, tasks: list[int]) -> np.ndarray:
+    """``[seeds, len(tasks)]`` scores of a group's runs on the chosen tasks."""
+    return np.stack([r.scores(statistic)[tasks] for r in members])
+
+
+def headline_rows(runs: list[RunCurves], statistic: str = "final") -> list[HeadlineRow]:
+    """Per method × reward map: the unmapped tasks' IQM without and with the map, the drop,
+    the mapped task's IQM, and P(dibs > method) on the unmapped tasks under the map."""
+    groups: dict[tuple[str, str], list[RunCurves]] = {}
+    for run in runs:
+        groups.setdefault((run.method, run.transform), []).append(run)
+    rows = []
+    for (method, transform), members in groups.items():
+        plain = groups.get((method, "none"))
+        if transform == "none" or not plain or not members[0].mapped:
+            continue
+        k = len(members[0].tasks)
+        mapped = list(members[0].mapped)
+        others = [i for i in range(k) if i not in mapped]
+        x_none, x_map = _scores(plain, statistic, others), _scores(members, statistic, others)
+        dibs = groups.get(("dibs", transform))
+        better = None
+        if dibs and method != "dibs":
+            better = rl_stats.probability_of_improvement(_scores(dibs, statistic, others), x_map)
+        rows.append(
+            HeadlineRow(
+                method=method,
+                transform=transform,
+                statistic=statistic,
+                seeds=len(members),
+                others_none=rl_stats.iqm(x_none),
+                others_mapped=rl_stats.iqm(x_map),
+                drop=rl_stats.iqm_difference(x_none, x_map),
+                mapped_task=rl_stats.iqm(_scores(members, statistic, mapped)),
+                dibs_better=better,
+            )
+        )
+    return rows
