@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mtrl import stats as rl_stats
 from mtrl.events import read_scalars
 from mtrl.results import STATISTICS, GroupStats, HeadlineRow, RunCurves, per_task
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _pyplot():
@@ -21,6 +25,13 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(fig: Figure, path: Path) -> None:
+    """Lay the figure out, write it as PNG (100 dpi) and free it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
 
 
 def _method_colors(stats: list[GroupStats]) -> dict[str, str]:
@@ -77,9 +88,7 @@ def plot_headline(rows: list[HeadlineRow], path: Path) -> None:
             ax.grid(axis="y", alpha=0.3)
         axes[i][0].set_ylabel("IQM success [95% CI]")
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_curves(stats: list[GroupStats], path: Path) -> None:
@@ -106,9 +115,7 @@ def plot_curves(stats: list[GroupStats], path: Path) -> None:
         ax.set_ylim(-0.02, 1.02)
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("mean success rate (± SEM over seeds)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_per_task(stats: list[GroupStats], transform: str, path: Path) -> None:
@@ -141,9 +148,7 @@ def plot_per_task(stats: list[GroupStats], transform: str, path: Path) -> None:
         ax.set_xlabel("env steps per task", fontsize=8)
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(f"per-task success (mean ± SEM over seeds), transform: {transform}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_robustness(stats: list[GroupStats], path: Path) -> None:
@@ -169,9 +174,7 @@ def plot_robustness(stats: list[GroupStats], path: Path) -> None:
     ax.set_ylim(0, 1.05)
     ax.set_title("robustness: success with and without each reward transform", fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_profiles(runs: list[RunCurves], transform: str, path: Path) -> None:
@@ -193,9 +196,7 @@ def plot_profiles(runs: list[RunCurves], transform: str, path: Path) -> None:
     ax.set_ylabel("fraction of runs × tasks with success > τ")
     ax.set_title(f"performance profiles, map: {transform}", fontsize=10)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 MECHANISM_METHODS = ("mean", "dibs", "nashmtl", "famo")
@@ -246,9 +247,7 @@ def plot_mechanism(runs: list[RunCurves], transform: str, path: Path) -> bool:
         if axes[0][col].get_legend_handles_labels()[0]:
             axes[0][col].legend(fontsize=6)
     fig.suptitle(f"mechanism under {transform} (solid: the mapped task)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
     return True
 
 
