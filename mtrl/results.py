@@ -34,7 +34,7 @@ import numpy as np
 
 from mtrl import stats as rl_stats
 from mtrl.config import ConfigError, load_yaml_mapping
-from mtrl.events import read_scalars, wall_seconds
+from mtrl.events import read_run
 from mtrl.finished import FINISHED
 from mtrl.provenance import (
     LEDGER,
@@ -67,7 +67,7 @@ class RunCurves:
     mapped: tuple[int, ...] = ()
     """Indices of the tasks whose training reward goes through a map."""
     wall_s: float = 0.0
-    """Seconds its processes ran (``mtrl.events.wall_seconds``)."""
+    """Seconds its processes ran (``mtrl.events.read_run``)."""
 
     @property
     def mean_success(self) -> np.ndarray:
@@ -129,7 +129,7 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
             notes.append(f"{run.name}: {err}, left out")
             continue
         tasks = str(cfg.get("tasks", "")).split(",")
-        scalars = read_scalars(run)
+        scalars, seconds = read_run(run)
         if any(f"success/{t}" not in scalars for t in tasks):
             heldout = any(k.startswith("heldout/success/") for k in scalars)
             why = (
@@ -157,7 +157,7 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
                 steps,
                 success,
                 mapped,
-                wall_seconds(run),
+                seconds,
             )
         )
         notes += _provenance_notes(run, cfg, ledger)
