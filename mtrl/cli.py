@@ -143,12 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report",
         help="tables and figures over every run under a folder (a sweep's)",
-        description="Group the runs under DIR by method × transform; write results.md, "
-        "results.csv and PNG figures, and print the table.",
+        description="Group the finished runs under DIR by method × transform; write "
+        "results.md, results.csv and PNG figures, and print the table.",
     )
     report.add_argument("dir", help="a sweep folder, e.g. runs/mt10_smoke")
     report.add_argument("--out", default=None, help="where to write (default: DIR/report)")
     report.add_argument("--format", choices=("table", "md"), default="table", help="what to print")
+    report.add_argument(
+        "--partial",
+        action="store_true",
+        help="count unfinished runs too, each at its last evaluation (default: left out)",
+    )
     tasks = sub.add_parser(
         "tasks", help="print the task index → name table that transform specs use"
     )
@@ -267,7 +272,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from mtrl import report
 
-    stats, notes = report.write_report(args.dir, args.out or None)
+    stats, notes = report.write_report(args.dir, args.out or None, args.partial)
     head, rows = report.table_rows(stats)
     print(report.markdown(head, rows) if args.format == "md" else report.plain_table(head, rows))
     if notes:

@@ -159,9 +159,12 @@ def headline_table(rows: list[HeadlineRow]) -> tuple[list[str], list[list[str]]]
     return head, body
 
 
-def write_report(root: str | Path, out: str | Path | None = None) -> tuple[list[GroupStats], str]:
-    """Write ``results.md``, ``results.csv`` and the figures to ``out``; return stats and notes."""
-    runs, notes = load_runs(root)
+def write_report(
+    root: str | Path, out: str | Path | None = None, partial: bool = False
+) -> tuple[list[GroupStats], str]:
+    """Write ``results.md``, ``results.csv`` and the figures to ``out``; return stats and notes.
+    ``partial`` counts unfinished runs too, each at its last evaluation."""
+    runs, notes = load_runs(root, partial)
     stats = group_stats(runs)
     out = Path(out) if out is not None else Path(root) / "report"
     try:

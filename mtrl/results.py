@@ -14,7 +14,9 @@ The study's headline (``headline_rows``), per method and reward map, on both sta
 IQM success of the tasks whose reward is *not* mapped, without and with the map, the
 drop with its interval, the mapped task's own success, and P(dibs > method) under the
 map. A run whose compute path changed since it finished (``mtrl.provenance``) is
-noted as stale.
+noted as stale. A run that has not finished (no ``finished.json``) is left out unless
+``partial``: its last evaluation is not its final one, and mid-sweep it would pull a
+cell's "final" success towards the start of training.
 
 Curves come from ``mtrl.events.read_scalars``: one value per step, so a run trained twice
 into its folder (as sweeps once did to ``stl`` runs) counts each evaluation once, with the
@@ -35,7 +37,7 @@ import numpy as np
 from mtrl import stats as rl_stats
 from mtrl.config import ConfigError, load_yaml_mapping
 from mtrl.events import read_run
-from mtrl.finished import FINISHED
+from mtrl.finished import FINISHED, is_finished
 from mtrl.provenance import (
     LEDGER,
     behaviour_unchanged,
@@ -105,8 +107,9 @@ class GroupStats:
     task_curves_sem: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
 
-def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
-    """Every run folder under ``root`` with evaluations; and notes on the ones left out."""
+def load_runs(root: str | Path, partial: bool = False) -> tuple[list[RunCurves], list[str]]:
+    """Every finished run folder under ``root`` with evaluations (with ``partial``, the
+    unfinished ones too, their last evaluation as final); and notes on the ones left out."""
     root = Path(root)
     try:
         is_dir = root.is_dir()
@@ -115,6 +118,7 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
     if not is_dir:
         raise ConfigError(f"mtrl report: {root} is not a folder")
     runs, notes = [], []
+    unfinished = 0
     try:
         ledger = read_ledger(root / LEDGER)
     except (OSError, ValueError) as err:  # not UTF-8, not JSON
@@ -127,6 +131,10 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
             cfg = _run_config(config_path)
         except ConfigError as err:
             notes.append(f"{run.name}: {err}, left out")
+            continue
+        if not (partial or is_finished(run)):
+            unfinished += 1
+            notes.append(f"{run.name}: unfinished (no {FINISHED}), left out")
             continue
         tasks = str(cfg.get("tasks", "")).split(",")
         scalars, seconds = read_run(run)
@@ -162,7 +170,8 @@ def load_runs(root: str | Path) -> tuple[list[RunCurves], list[str]]:
         )
         notes += _provenance_notes(run, cfg, ledger)
     if not runs:
-        raise ConfigError(f"mtrl report: no run with evaluations under {root}")
+        more = f" ({unfinished} unfinished: --partial counts them)" if unfinished else ""
+        raise ConfigError(f"mtrl report: no finished run with evaluations under {root}{more}")
     return runs, notes
 
 
@@ -190,8 +199,10 @@ def _provenance_notes(run: Path, cfg: dict, ledger: list[dict]) -> list[str]:
     """``unfinished`` for a run without ``finished.json``; ``stale`` when its code changed,
     unless the behaviour ledger shows the change kept the method's numbers bit-identical."""
     marker = run / FINISHED
-    if not marker.is_file():
+    if not is_finished(run):
         return [f"{run.name}: unfinished (no {FINISHED}), its last evaluation counts as final"]
+    if not marker.is_file():
+        return [f"{run.name}: finished before {FINISHED} existed: which code it ran is unknown"]
     try:
         code = json.loads(marker.read_text()).get("code")
     except (OSError, ValueError, AttributeError):  # not UTF-8, not JSON, not an object

@@ -1,13 +1,17 @@
-"""Shared fixtures: one tiny real run (as a config or as CLI flags) and one small agent."""
+"""Shared fixtures: one tiny real run (as a config or as CLI flags), one small agent, and a
+run folder written by hand for the report (a config and real event files)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+import yaml
+from torch.utils.tensorboard import SummaryWriter
 
 from mtrl.config import TrainConfig
 
@@ -130,3 +134,34 @@ def _same_state(a: object, b: object) -> bool:
 def same_state():
     """Compare two saved states (checkpoints, RNG snapshots) bit for bit."""
     return _same_state
+
+
+def _write_run_record(
+    folder: Path,
+    method: str,
+    transform: list[str],
+    seed: int,
+    tasks: list[str],
+    success: Any,
+    finished: bool = True,
+) -> None:
+    """A run folder as ``mtrl train`` leaves it for the report: ``config.yaml``, real event
+    files holding ``success[evals, K]`` (one evaluation every 100 steps) and, when
+    ``finished``, the ``finished.json`` marker."""
+    folder.mkdir(parents=True)
+    cfg = dict(method=method, transform=transform, seed=seed, tasks=",".join(tasks))
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+    writer = SummaryWriter(str(folder))
+    for i, row in enumerate(success):
+        for task, value in zip(tasks, row, strict=True):
+            writer.add_scalar(f"success/{task}", value, (i + 1) * 100)
+        writer.add_scalar("success/mean", float(np.mean(row)), (i + 1) * 100)
+    writer.close()
+    if finished:
+        (folder / "finished.json").write_text(json.dumps({"step": len(success) * 100}) + "\n")
+
+
+@pytest.fixture
+def run_record():
+    """Write a hand-made run folder (``_write_run_record``)."""
+    return _write_run_record

@@ -678,6 +678,8 @@ def run_folder(draw) -> dict[str, bytes]:
         files["finished.json"] = draw(
             st.binary(max_size=40) | st.sampled_from([b"[]", b"{}", b'{"code": 5}', b"null"])
         )
+    elif draw(st.booleans()):  # finished, or unfinished (left out unless --partial)
+        files["finished.json"] = b'{"step": 200}'
     return files
 
 
@@ -698,8 +700,9 @@ PLOTS = (
     out=st.none() | st.sampled_from(["out", "a-file/out", "out\x00x", ""]) | st.text(max_size=8),
     fmt=st.none() | st.sampled_from(["md", "table", "html"]),
     folder=st.none() | text,
+    partial=st.booleans(),
 )
-def test_report_folders(runs, ledger, out, fmt, folder):
+def test_report_folders(runs, ledger, out, fmt, folder, partial):
     with example_folder() as root, ExitStack() as stack:
         for name in PLOTS:
             stack.enter_context(patch.object(figures, name, lambda *a, **k: True))
@@ -719,6 +722,8 @@ def test_report_folders(runs, ledger, out, fmt, folder):
             argv += ["--out", f"{root}/{out.replace('..', '_')}"]
         if fmt is not None:
             argv += ["--format", fmt]
+        if partial:
+            argv.append("--partial")
         outcome = check(argv, root, validation_only=False)
         assert outcome in ("rejected", "ran")
 

@@ -5,8 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from torch.utils.tensorboard import SummaryWriter
 
 from mtrl import report, results
 from mtrl.finished import FINISHED
@@ -14,17 +12,6 @@ from mtrl.provenance import LEDGER, code_fingerprint
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = ["a", "b", "c"]
-
-
-def write_run(folder, method, transform, seed, success):
-    folder.mkdir(parents=True)
-    cfg = dict(method=method, transform=transform, seed=seed, tasks=",".join(TASKS))
-    (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
-    writer = SummaryWriter(str(folder))
-    for i, row in enumerate(success):
-        for task, value in zip(TASKS, row, strict=True):
-            writer.add_scalar(f"success/{task}", value, (i + 1) * 100)
-    writer.close()
 
 
 def rliable_interval(scores, func):
@@ -40,7 +27,7 @@ def rliable_interval(scores, func):
 
 
 @pytest.fixture
-def study(tmp_path):
+def study(tmp_path, run_record):
     rng = np.random.default_rng(3)
     runs = {}
     for method in ("mean", "dibs"):
@@ -48,7 +35,7 @@ def study(tmp_path):
             for seed in range(4):
                 success = rng.integers(0, 5, size=(2, 3)) / 4  # two evaluations, exact in float32
                 name = f"{method}__{len(transform)}__s{seed}"
-                write_run(tmp_path / name, method, transform, seed, success)
+                run_record(tmp_path / name, method, transform, seed, TASKS, success)
                 runs[method, bool(transform), seed] = success
     return tmp_path, runs
 
@@ -132,8 +119,10 @@ def test_the_committed_study_records_load_and_are_finished():
         assert not [n for n in notes if "unfinished" in n], notes
 
 
-def test_a_changed_run_is_stale_unless_the_behaviour_ledger_shows_the_same_digest(tmp_path):
-    write_run(tmp_path / "dibs__s0", "dibs", [], 0, np.ones((1, 3)))
+def test_a_changed_run_is_stale_unless_the_behaviour_ledger_shows_the_same_digest(
+    tmp_path, run_record
+):
+    run_record(tmp_path / "dibs__s0", "dibs", [], 0, TASKS, np.ones((1, 3)))
     then = {**code_fingerprint(), "agents/sac.py": "0" * 16}  # it ran on other SAC code
     (tmp_path / "dibs__s0" / FINISHED).write_text(json.dumps({"step": 100, "code": then}))
     assert results.load_runs(tmp_path)[1] == [

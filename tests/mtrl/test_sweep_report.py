@@ -196,8 +196,8 @@ def test_read_scalars_keeps_the_later_write_of_a_repeated_step(tmp_path):
     assert read_scalars(tmp_path)["success/a"] == [(100, 0.5), (200, 1.0), (300, 0.75)]
 
 
-def test_report_reads_a_twice_written_run_once(tmp_path):
-    _write_run(tmp_path / "run", "mean", [], 0, ["a", "b"], [[1.0, 1.0], [1.0, 1.0]])
+def test_report_reads_a_twice_written_run_once(tmp_path, run_record):
+    run_record(tmp_path / "run", "mean", [], 0, ["a", "b"], [[1.0, 1.0], [1.0, 1.0]])
     writer = SummaryWriter(str(tmp_path / "run"))  # the same run trained again: lower values
     for i, row in enumerate([[0.0, 0.5], [0.5, 0.5]]):
         for task, value in zip(["a", "b"], row, strict=True):
@@ -244,20 +244,7 @@ def test_killed_sweep_rerun_loses_no_finished_run(tmp_path):
     assert {p: p.read_bytes() for p in done_before} == done_before
 
 
-def _write_run(folder, method, transform, seed, tasks, success):
-    """A run folder with a config and real event files holding ``success[evals, K]``."""
-    folder.mkdir(parents=True)
-    cfg = dict(method=method, transform=transform, seed=seed, tasks=",".join(tasks))
-    (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
-    writer = SummaryWriter(str(folder))
-    for i, row in enumerate(success):
-        for task, value in zip(tasks, row, strict=True):
-            writer.add_scalar(f"success/{task}", value, (i + 1) * 100)
-        writer.add_scalar("success/mean", float(np.mean(row)), (i + 1) * 100)
-    writer.close()
-
-
-def test_statistics_by_hand(tmp_path):
+def test_statistics_by_hand(tmp_path, run_record):
     tasks = ["a", "b"]
     curves = {
         ("dibs", (), 0): [[0.0, 0.5], [1.0, 0.5]],
@@ -267,7 +254,7 @@ def test_statistics_by_hand(tmp_path):
     }
     for (method, transform, seed), success in curves.items():
         name = f"{method}__{len(transform)}__s{seed}"
-        _write_run(tmp_path / name, method, list(transform), seed, tasks, success)
+        run_record(tmp_path / name, method, list(transform), seed, tasks, success)
     stats, _ = report.write_report(tmp_path, tmp_path / "out")
     by = {(g.method, g.transform): g for g in stats}
     plain, mapped = by["dibs", "none"], by["dibs", "b-pow4"]  # named by task
@@ -285,12 +272,12 @@ def test_statistics_by_hand(tmp_path):
     _assert_png(tmp_path / "out" / "curves.png")
 
 
-def test_per_task_bands_are_the_sem_over_seeds(tmp_path):
+def test_per_task_bands_are_the_sem_over_seeds(tmp_path, run_record):
     success = np.array(  # [seeds, evals, tasks]
         [[[0.0, 1.0], [0.25, 1.0]], [[0.5, 1.0], [1.0, 0.75]], [[0.25, 1.0], [0.5, 0.5]]]
     )
     for seed, curve in enumerate(success):
-        _write_run(tmp_path / f"mean__s{seed}", "mean", [], seed, ["a", "b"], curve)
+        run_record(tmp_path / f"mean__s{seed}", "mean", [], seed, ["a", "b"], curve)
     (g,) = results.group_stats(results.load_runs(tmp_path)[0])
     expected = success.std(axis=0, ddof=1) / np.sqrt(3)  # over seeds, per evaluation and task
     np.testing.assert_allclose(g.task_curves_sem, expected, atol=1e-7)
@@ -299,9 +286,43 @@ def test_per_task_bands_are_the_sem_over_seeds(tmp_path):
 
 def test_report_on_a_folder_without_runs_is_exit_2(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
-    assert "no run with evaluations" in capsys.readouterr().err
+    assert "no finished run with evaluations" in capsys.readouterr().err
     with pytest.raises(ConfigError):
         results.load_runs(tmp_path / "missing")
+
+
+def test_an_unfinished_run_is_left_out_unless_partial(tmp_path, run_record, capsys):
+    # mid-sweep, a run at its first evaluations would count as "final" and drag its cell
+    # towards the start of training
+    run_record(tmp_path / "mean__s0", "mean", [], 0, ["a", "b"], [[0.5, 1.0], [1.0, 1.0]])
+    run_record(tmp_path / "mean__s1", "mean", [], 1, ["a", "b"], [[0.0, 0.0]], finished=False)
+    runs, notes = results.load_runs(tmp_path)
+    assert [r.seed for r in runs] == [0]
+    assert notes == ["mean__s1: unfinished (no finished.json), left out"]
+    runs, notes = results.load_runs(tmp_path, partial=True)
+    assert [r.seed for r in runs] == [0, 1]
+    assert notes == ["mean__s1: unfinished (no finished.json), its last evaluation counts as final"]
+    (g,) = results.group_stats(runs)
+    assert g.final_mean == pytest.approx(0.5)  # (1.0 + 0.0) / 2: s1's last evaluation
+
+    # a run from before the marker (its model written at the end) is finished; its code unknown
+    (tmp_path / "mean__s1" / "model.pt").write_bytes(b"")
+    runs, notes = results.load_runs(tmp_path)
+    assert [r.seed for r in runs] == [0, 1]
+    assert notes == [
+        "mean__s1: finished before finished.json existed: which code it ran is unknown"
+    ]
+
+    # nothing finished: exit 2, and the line says how to see the unfinished runs
+    (tmp_path / "mean__s1" / "model.pt").unlink()
+    (tmp_path / "mean__s0" / "finished.json").unlink()
+    out = tmp_path / "out"
+    assert main(["report", str(tmp_path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "(2 unfinished: --partial counts them)" in err, err
+    assert not out.exists()
+    assert main(["report", str(tmp_path), "--out", str(out), "--partial"]) == 0
+    assert (out / "results.md").is_file()
 
 
 def _assert_png(path):
