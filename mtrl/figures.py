@@ -205,10 +205,12 @@ MECHANISM_METHODS = ("mean", "dibs", "nashmtl", "famo")
 
 def plot_mechanism(runs: list[RunCurves], transform: str, path: Path) -> bool:
     """Why a method fails under a map: per method (columns), each task's critic loss
-    (log scale), the critic combiner's weights normalised to sum to one, and the task's
-    SAC temperature α (log scale), over training (means over seeds). The map's scale can
-    reach the other task through the shared critic whatever the weights: its critic
-    loss and temperature show it. False when no run of those methods has the map."""
+    (log scale), the critic combiner's weights normalised to sum to one, the task's value
+    estimate ``−L_π = E[min Q(s, a) − α log π(a|s)]``, a ~ π (the negated actor loss,
+    symmetric log scale) and its SAC temperature α (log scale), over training (means over
+    seeds). The map's scale can reach the other task through the shared critic whatever
+    the weights: its critic loss, value estimate and temperature show it. False when no
+    run of those methods has the map."""
     chosen = [
         m
         for m in MECHANISM_METHODS
@@ -218,28 +220,33 @@ def plot_mechanism(runs: list[RunCurves], transform: str, path: Path) -> bool:
         return False
     plt = _pyplot()
     rows = (("loss/critic", "critic loss"), ("combine/critic/weight", "critic weight share"))
-    rows += (("alpha", "temperature α"),)
+    rows += (("loss/actor", "value estimate (−actor loss)"), ("alpha", "temperature α"))
     fig, axes = plt.subplots(
         len(rows), len(chosen), figsize=(3.6 * len(chosen), 2.6 * len(rows)), squeeze=False
     )
     for col, method in enumerate(chosen):
         members = [r for r in runs if r.method == method and r.transform == transform]
         tasks = members[0].tasks
+        logs = [read_scalars(r.path) for r in members]  # each run's event files read once
         for row, (prefix, title) in enumerate(rows):
             normalise = prefix == "combine/critic/weight"
             ax = axes[row][col]
-            curves = _mean_curves(members, prefix, tasks)
+            curves = _mean_curves(logs, prefix, tasks)
             if curves is None:
                 ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
             else:
                 steps, values = curves
                 if normalise:
                     values = values / np.clip(values.sum(axis=1, keepdims=True), 1e-30, None)
+                if prefix == "loss/actor":
+                    values = -values
                 for i, task in enumerate(tasks):
                     style = "-" if i in members[0].mapped else "--"
                     ax.plot(steps, values[:, i], style, color=f"C{i}", label=task)
                 if normalise:
                     ax.set_ylim(-0.02, 1.02)  # shares: comparable across methods
+                elif prefix == "loss/actor":
+                    ax.set_yscale("symlog", linthresh=1.0)  # it can dip below zero early
                 else:
                     ax.set_yscale("log")
             ax.set_title(f"{method}: {title}", fontsize=9)
@@ -252,12 +259,12 @@ def plot_mechanism(runs: list[RunCurves], transform: str, path: Path) -> bool:
 
 
 def _mean_curves(
-    members: list[RunCurves], prefix: str, tasks: list[str]
+    logs: list[dict[str, list[tuple[int, float]]]], prefix: str, tasks: list[str]
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(steps, values[steps, K])`` of ``<prefix>/<task>``, averaged over the runs that log it."""
+    """``(steps, values[steps, K])`` of ``<prefix>/<task>``, averaged over the runs' scalar
+    logs (``read_scalars``) that hold it."""
     per_run = []
-    for run in members:
-        scalars = read_scalars(run.path)
+    for scalars in logs:
         if any(f"{prefix}/{t}" not in scalars for t in tasks):
             continue
         steps, values = per_task(scalars, prefix, tasks)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from torch.utils.tensorboard import SummaryWriter
 
 from mtrl import report, results
 from mtrl.finished import FINISHED
@@ -160,3 +161,41 @@ def test_a_run_s_wall_time_sums_its_attempts_and_leaves_out_the_gap_between(tmp_
                     ).SerializeToString()
                 )
     assert wall_seconds(tmp_path) == 60.0 + 30.0
+
+
+def test_the_mechanism_figure_plots_each_task_s_logged_curves_averaged_over_seeds(
+    tmp_path, run_record, monkeypatch
+):
+    from mtrl import figures
+
+    logged = {  # per seed: tag -> per-task values at steps 100 and 200
+        0: {"loss/critic": [[1.0, 4.0], [2.0, 8.0]], "loss/actor": [[-3.0, -1e4], [5.0, -2e4]]},
+        1: {"loss/critic": [[3.0, 4.0], [4.0, 8.0]], "loss/actor": [[-5.0, -3e4], [-7.0, -4e4]]},
+    }
+    for seed, tags in logged.items():
+        folder = tmp_path / f"dibs__s{seed}"
+        run_record(folder, "dibs", ["b:exp"], seed, ["a", "b"], [[0.0, 1.0], [0.0, 1.0]])
+        writer = SummaryWriter(str(folder))
+        for tag, rows in tags.items():
+            for i, row in enumerate(rows):
+                for task, value in zip(["a", "b"], row, strict=True):
+                    writer.add_scalar(f"{tag}/{task}", value, (i + 1) * 100)
+        for i, weights in enumerate([[3.0, 1.0], [1.0, 1.0]]):
+            for task, value in zip(["a", "b"], weights, strict=True):
+                writer.add_scalar(f"combine/critic/weight/{task}", value, (i + 1) * 100)
+        writer.close()
+    runs, _ = results.load_runs(tmp_path)
+    kept = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: kept.append(fig))
+    assert figures.plot_mechanism(runs, "b-exp", tmp_path / "m.png")
+    (fig,) = kept
+    panels = {ax.get_title(): [line.get_ydata() for line in ax.lines] for ax in fig.axes}
+
+    def mean(tag):
+        return np.mean([logged[s][tag] for s in logged], axis=0).T  # [task, step]
+
+    np.testing.assert_allclose(panels["dibs: critic loss"], mean("loss/critic"))
+    np.testing.assert_allclose(panels["dibs: value estimate (−actor loss)"], -mean("loss/actor"))
+    shares = [[0.75, 0.5], [0.25, 0.5]]  # each step's weights over their sum
+    np.testing.assert_allclose(panels["dibs: critic weight share"], shares)
+    assert panels["dibs: temperature α"] == []  # not logged: the panel says so
