@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mtrl import stats as rl_stats
-from mtrl.events import read_scalars
 from mtrl.results import STATISTICS, GroupStats, HeadlineRow, RunCurves, per_task
 
 if TYPE_CHECKING:
@@ -227,7 +226,7 @@ def plot_mechanism(runs: list[RunCurves], transform: str, path: Path) -> bool:
     for col, method in enumerate(chosen):
         members = [r for r in runs if r.method == method and r.transform == transform]
         tasks = members[0].tasks
-        logs = [read_scalars(r.path) for r in members]  # each run's event files read once
+        logs = [r.scalars for r in members]
         for row, (prefix, title) in enumerate(rows):
             normalise = prefix == "combine/critic/weight"
             ax = axes[row][col]
@@ -262,7 +261,7 @@ def _mean_curves(
     logs: list[dict[str, list[tuple[int, float]]]], prefix: str, tasks: list[str]
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """``(steps, values[steps, K])`` of ``<prefix>/<task>``, averaged over the runs' scalar
-    logs (``read_scalars``) that hold it."""
+    logs (``RunCurves.scalars``) that hold it."""
     per_run = []
     for scalars in logs:
         if any(f"{prefix}/{t}" not in scalars for t in tasks):

@@ -70,6 +70,8 @@ class RunCurves:
     """Indices of the tasks whose training reward goes through a map."""
     wall_s: float = 0.0
     """Seconds its processes ran (``mtrl.events.read_run``)."""
+    scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict, repr=False)
+    """Every scalar tag it logged (``mtrl.events.read_run``), for figures beyond success."""
 
     @property
     def mean_success(self) -> np.ndarray:
@@ -166,6 +168,7 @@ def load_runs(root: str | Path, partial: bool = False) -> tuple[list[RunCurves],
                 success,
                 mapped,
                 seconds,
+                scalars,
             )
         )
         notes += _provenance_notes(run, cfg, ledger)

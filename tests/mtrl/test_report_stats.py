@@ -199,3 +199,32 @@ def test_the_mechanism_figure_plots_each_task_s_logged_curves_averaged_over_seed
     shares = [[0.75, 0.5], [0.25, 0.5]]  # each step's weights over their sum
     np.testing.assert_allclose(panels["dibs: critic weight share"], shares)
     assert panels["dibs: temperature α"] == []  # not logged: the panel says so
+
+
+def test_the_report_reads_each_run_s_event_files_once(tmp_path, run_record, monkeypatch):
+    """The mechanism figure draws on the scalars ``load_runs`` already read, not a second
+    pass over the event files (the slow part of a report over a whole grid)."""
+    from mtrl import events
+    from mtrl.report import write_report
+
+    for method in ("mean", "dibs"):
+        for seed in (0, 1):
+            run_record(
+                tmp_path / "runs" / f"{method}__s{seed}",
+                method,
+                ["b:exp"],
+                seed,
+                ["a", "b"],
+                [[0.0, 1.0], [0.5, 1.0]],
+            )
+    loads: list[str] = []
+    loader = events.LegacyEventFileLoader
+
+    def counting_loader(path):
+        loads.append(Path(path).parent.name)
+        return loader(path)
+
+    monkeypatch.setattr(events, "LegacyEventFileLoader", counting_loader)
+    write_report(tmp_path / "runs", tmp_path / "out")
+    assert (tmp_path / "out" / "mechanism_b-exp.png").exists()
+    assert sorted(loads) == ["dibs__s0", "dibs__s1", "mean__s0", "mean__s1"]
