@@ -240,8 +240,16 @@ def plot_mechanism(runs: list[RunCurves], transform: str, path: Path) -> bool:
                 if prefix == "loss/actor":
                     values = -values
                 for i, task in enumerate(tasks):
-                    style = "-" if i in members[0].mapped else "--"
-                    ax.plot(steps, values[:, i], style, color=f"C{i}", label=task)
+                    mapped = i in members[0].mapped
+                    # the unmapped tasks' dashes on top: equal shares (mean) show both lines
+                    ax.plot(
+                        steps,
+                        values[:, i],
+                        "-" if mapped else "--",
+                        color=f"C{i}",
+                        label=task,
+                        zorder=2 if mapped else 3,
+                    )
                 if normalise:
                     ax.set_ylim(-0.02, 1.02)  # shares: comparable across methods
                 elif prefix == "loss/actor":

@@ -199,6 +199,11 @@ def test_the_mechanism_figure_plots_each_task_s_logged_curves_averaged_over_seed
     shares = [[0.75, 0.5], [0.25, 0.5]]  # each step's weights over their sum
     np.testing.assert_allclose(panels["dibs: critic weight share"], shares)
     assert panels["dibs: temperature α"] == []  # not logged: the panel says so
+    # the unmapped task (a) drawn over the mapped one (b): equal shares show both lines
+    for ax in fig.axes:
+        if ax.lines:
+            drawn = {line.get_label(): line.get_zorder() for line in ax.lines}
+            assert drawn["a"] > drawn["b"]
 
 
 def test_the_report_reads_each_run_s_event_files_once(tmp_path, run_record, monkeypatch):
