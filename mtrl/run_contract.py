@@ -2,8 +2,8 @@
 
 A run gets its own new folder under ``logdir`` with ``config.yaml`` (``open_run``);
 a completed run writes ``finished.json`` last (``finish_run``, via ``mtrl.finished``);
-a run that stops itself raises ``TrainingStopped``; SIGTERM / SIGINT set a flag the
-multi-task loop checks once a step (``StopFlag``). ``mtrl.trainer`` (the multi-task
+a run that stops itself raises ``TrainingStopped``; SIGTERM / SIGINT set a flag both
+loops check once an env step (``StopFlag``). ``mtrl.trainer`` (the multi-task
 loop) and ``mtrl.stl_trainer`` (one SB3 SAC per task) both build on this module and
 on nothing of each other.
 """
@@ -23,6 +23,7 @@ import yaml
 
 import envs
 from agents.replay import replay_bytes
+from mtrl import memory
 from mtrl.checkpoint import atomic_write_bytes
 from mtrl.config import (
     ConfigError,
@@ -74,11 +75,14 @@ def run_folder_name(cfg: TrainConfig, resolved: Resolved) -> str:
 
 def check_disk(cfg: TrainConfig, num_tasks: int, folder: Path) -> None:
     """ConfigError if ``folder``'s disk cannot hold the checkpoints of a full replay."""
-    if cfg.method == "stl" or not cfg.checkpoint_replay:
+    if not cfg.checkpoint_replay:
         return
     capacity = min(cfg.buffer_size, cfg.total_steps)
     obs_dim = envs.STATE_DIM + num_tasks
-    each = replay_bytes(num_tasks, capacity, obs_dim, envs.ACTION_DIM)
+    if cfg.method == "stl":  # K stable-baselines3 buffers
+        each = memory.stl_need(num_tasks, capacity, cfg.batch_per_task, cfg.hidden).replay
+    else:
+        each = replay_bytes(num_tasks, capacity, obs_dim, envs.ACTION_DIM)
     need = (cfg.keep_checkpoints + 1) * each  # the kept ones plus the one being written
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -166,7 +170,8 @@ def stop_on_nonfinite_reward(kept: str) -> Iterator[None]:
 
 
 class StopFlag:
-    """SIGTERM / SIGINT set a flag; the loop checkpoints and leaves at the end of the step."""
+    """SIGTERM / SIGINT set a flag; the multi-task loop checkpoints and leaves at the end of
+    the step, the ``stl`` loop leaves after the env step, keeping its last checkpoint."""
 
     def __init__(self) -> None:
         self.signum: int | None = None

@@ -4,8 +4,9 @@ Every run has a fixed folder ``<storage>/<experiment>/<method>__<transform>__s<s
 re-running a sweep finds its own runs: a finished one (``finished.json``, see
 ``mtrl.finished``; the same for multi-task and ``stl`` runs) is skipped, an interrupted one
 (``config.yaml``, no marker) continues from its newest checkpoint (``mtrl train --resume``;
-an ``stl`` run, which keeps no checkpoints, starts over in its folder), and a missing one
-starts.
+with none it starts over in its folder), and a missing one starts. A worker process that
+dies (SIGKILL, out of memory) fails its run with one line and stops the sweep starting
+others.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -198,6 +200,17 @@ def _skip_finished(experiment: Experiment, progress: Progress) -> list[RunSpec]:
     return todo
 
 
+WORKER_DIED = "its worker process died (killed, or out of memory); re-run the sweep to continue"
+
+
+def _outcome(name: str, future: Future) -> Outcome:
+    """The outcome ``run_one`` returned, or ``failed`` when its worker process died."""
+    try:
+        return Outcome(name, *future.result())
+    except BrokenProcessPool:  # the pool ends every run in flight with it
+        return Outcome(name, "failed", WORKER_DIED)
+
+
 def run_local(
     experiment: Experiment,
     max_parallel: int,
@@ -227,10 +240,12 @@ def run_local(
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    outcome = Outcome(running.pop(future), *future.result())
+                    outcome = _outcome(running.pop(future), future)
                     progress.add(outcome)
-                    # a signal reached the runs (Ctrl-C, a batch system's SIGTERM): start no others
-                    stopping = stopping or outcome.status == "interrupted"
+                    # a signal reached the runs (Ctrl-C, a batch system's SIGTERM) or a worker
+                    # died (which breaks the pool): start no others
+                    ended = outcome.status == "interrupted" or outcome.message == WORKER_DIED
+                    stopping = stopping or ended
                     if not stopping:
                         submit_next()
         except KeyboardInterrupt:

@@ -92,3 +92,44 @@ def test_finished_marker_and_the_older_runs_it_recognises(tmp_path, files):
     for name in files:
         (run / name).write_bytes(b"")
     assert run_state(run) == "done"
+
+
+@pytest.mark.slow
+def test_sigterm_keeps_the_last_checkpoint_and_a_resume_continues_from_it(tmp_path, stl_run):
+    # without the stop flag the process died on the signal; without checkpoints the resume
+    # started from step 0; without the purge a step's curve was written twice
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mtrl.checkpoint import list_checkpoints
+    from mtrl.events import read_scalars
+
+    logdir = tmp_path / "runs"
+    cadence = ["--eval-interval", "20", "--checkpoint-interval", "40", "--total-steps", "100000"]
+    cmd = [sys.executable, "-m", "mtrl.cli", "train", *stl_run, *cadence]
+    tasks = ["--tasks", "reach-v3,drawer-close-v3", "--max-episode-steps", "20"]
+    proc = subprocess.Popen([*cmd, *tasks, "--logdir", str(logdir)], stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(logdir.glob("*/checkpoints/step_*.ckpt")):
+        time.sleep(0.2)
+    time.sleep(1)  # mid-chunk, most likely
+    t0 = time.time()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 0 and time.time() - t0 < 20, err
+    assert "Traceback" not in err and "--resume" in err, err
+    (run,) = logdir.iterdir()
+    step = int(list_checkpoints(run / "checkpoints")[-1].name[5:17])
+    assert f"resumes from step {step};" in err and f"SIGTERM at step {step}:" in err, err
+    assert step % 40 == 0 and not (run / "finished.json").exists()
+
+    end = step + 40
+    assert main(["train", "--resume", str(run), "--total-steps", str(end), "--no-progress"]) == 0
+    assert json.loads((run / "finished.json").read_text())["step"] == end
+    assert [s for s, _ in read_scalars(run)["success/mean"]] == list(range(20, end + 1, 20))
+    for task in ("reach-v3", "drawer-close-v3"):
+        model = SeparateRateSAC.load(run / f"stl_{task}.zip", device="cpu")
+        assert model.num_timesteps == end and model._n_updates == end - 10  # 10: warm-up

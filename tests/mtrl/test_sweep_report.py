@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -143,7 +144,7 @@ def test_stl_sweep_rerun_skips_and_the_report_is_unchanged(tmp_path, capsys):
     run, csv_path = storage / "tiny" / "stl__none__s0", storage / "tiny" / "report" / "results.csv"
     assert main(sweep) == 0
     assert finished(storage / "tiny") == {"stl__none__s0"}
-    files = {p.name: p.read_bytes() for p in run.iterdir()}
+    files = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     assert main(report_args) == 0
     first = csv_path.read_text()
     capsys.readouterr()
@@ -151,22 +152,26 @@ def test_stl_sweep_rerun_skips_and_the_report_is_unchanged(tmp_path, capsys):
     assert main(sweep) == 0
     err = capsys.readouterr().err
     assert "[1/1] 0 done · 1 skipped" in err and "stl__none__s0: skipped" in err, err
-    assert {p.name: p.read_bytes() for p in run.iterdir()} == files  # nothing trained again
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == files  # none trained
     assert main(report_args) == 0
     assert csv_path.read_text() == first
     assert [s for s, _ in read_scalars(run)["success/mean"]] == [15, 30]
 
-    # an interrupted stl run (no marker, no models) starts over in its folder and purges
-    # the earlier attempt's curves, including steps the new attempt does not reach
-    (run / "finished.json").unlink()
-    for model in run.glob("stl_*.zip"):
-        model.unlink()
-    stale = SummaryWriter(str(run))
-    stale.add_scalar("success/mean", 0.5, 45)
-    stale.close()
-    assert main(sweep) == 0
-    assert "[1/1] 1 done · 0 skipped" in capsys.readouterr().err
-    assert [s for s, _ in read_scalars(run)["success/mean"]] == [15, 30]
+    # an interrupted stl run (no marker, no models) continues from its checkpoint (step 15),
+    # or with none starts over in its folder; either purges the earlier attempt's later
+    # curves, including steps the new attempt does not reach
+    for keep_checkpoints in (True, False):
+        (run / "finished.json").unlink()
+        for model in run.glob("stl_*.zip"):
+            model.unlink()
+        if not keep_checkpoints:
+            shutil.rmtree(run / "checkpoints")
+        stale = SummaryWriter(str(run))
+        stale.add_scalar("success/mean", 0.5, 45)
+        stale.close()
+        assert main(sweep) == 0
+        assert "[1/1] 1 done · 0 skipped" in capsys.readouterr().err
+        assert [s for s, _ in read_scalars(run)["success/mean"]] == [15, 30]
 
 
 @pytest.mark.slow
@@ -333,10 +338,16 @@ def _assert_png(path):
     assert image[..., :3].std() > 0.01  # not a blank canvas
 
 
-def _sweep_with_a_run_under_way(tmp_path):
+def _sweep_with_a_run_under_way(tmp_path, methods=("mean", "dibs")):
     """A one-at-a-time sweep of the tiny grid, returned once its first run is training:
     (the sweep process, the sweep folder, the pids of its workers)."""
-    path = experiment_file(tmp_path, total_steps=3000, eval_interval=3000, checkpoint_interval=3000)
+    path = experiment_file(
+        tmp_path,
+        methods=list(methods),
+        total_steps=3000,
+        eval_interval=3000,
+        checkpoint_interval=3000,
+    )
     storage = tmp_path / "runs"
     cmd = [sys.executable, "-m", "mtrl.cli", "sweep", str(path), "--storage", str(storage)]
     proc = subprocess.Popen([*cmd, "--max-parallel", "1"], stderr=subprocess.PIPE, text=True)
@@ -362,6 +373,31 @@ def test_a_signal_to_the_runs_stops_the_sweep_from_starting_others(tmp_path):
     assert proc.returncode == 1, err
     assert "interrupted (stopped at step" in err and "not started" in err, err
     assert len(list(folder.iterdir())) == 1  # no second run was started
+
+
+@pytest.mark.slow
+def test_a_worker_killed_fails_its_run_in_one_line_and_the_sweep_starts_no_other(tmp_path):
+    # SIGKILL (or the kernel's OOM killer) breaks the process pool: the sweep ended in a
+    # BrokenProcessPool traceback
+    proc, folder, workers = _sweep_with_a_run_under_way(tmp_path)
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "failed (its worker process died" in err, err
+    assert "not started" in err and len(list(folder.iterdir())) == 1, err
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_sweep_of_stl_runs_stops_them_cleanly(tmp_path):
+    # `pkill -f "mtrl sweep …"` signals the workers too: the stl trainer had no handler, so
+    # its worker died and the sweep ended in a BrokenProcessPool traceback
+    proc, folder, _ = _sweep_with_a_run_under_way(tmp_path, methods=["stl"])
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "stl__none__s0: interrupted (stopped at step" in err, err
+    assert "not started" in err and len(list(folder.iterdir())) == 1, err
 
 
 def test_event_files_are_read_in_creation_order_with_writer_numbers_compared_as_numbers(tmp_path):
