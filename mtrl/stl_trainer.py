@@ -100,7 +100,12 @@ def resume_seed(seed: int, task: int, step: int) -> int:
 
 
 def train_stl(
-    cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyper, resuming: bool
+    cfg: TrainConfig,
+    resolved: Resolved,
+    run_dir: Path,
+    hyper: SACHyper,
+    resuming: bool,
+    stop: StopFlag,
 ) -> RunResult:
     """Train K independent SB3 SACs in turns of ``eval_interval`` steps, evaluating after each.
 
@@ -111,27 +116,12 @@ def train_stl(
     random streams are reseeded from (seed, task, step) (``resume_seed``), so a resumed run
     is reproducible but not bit-identical to an uninterrupted one (the multi-task trainer's
     resume is exact). With no checkpoint a resume starts from step 0. A SIGTERM / SIGINT
-    ends the run within one env step, keeping the last checkpoint (``RunResult.signal``,
-    its step in ``RunResult.step``). A non-finite reward stops the run
-    (``TrainingStopped``) naming the task and its map.
+    (``stop``) ends the run within one env step, keeping the last checkpoint
+    (``RunResult.signal``, its step in ``RunResult.step``). A non-finite reward stops the
+    run (``TrainingStopped``) naming the task and its map.
     """
     if resuming and is_finished(run_dir):
         return RunResult(run_dir, cfg.total_steps, notes=[ALREADY_FINISHED])
-    stop = StopFlag()  # from the start: a signal while the envs are built must not kill it
-    try:
-        return _train(cfg, resolved, run_dir, hyper, resuming, stop)
-    finally:
-        stop.restore()
-
-
-def _train(
-    cfg: TrainConfig,
-    resolved: Resolved,
-    run_dir: Path,
-    hyper: SACHyper,
-    resuming: bool,
-    stop: StopFlag,
-) -> RunResult:
     names, k = resolved.task_names, len(resolved.task_names)
     models = [
         make_single_task_sac(

@@ -56,11 +56,20 @@ def train(cfg: TrainConfig, resume_dir: Path | None = None) -> RunResult:
     resolved, run_dir = open_run(cfg, resume_dir)
     seed_everything(cfg.seed)
     trainer = train_stl if cfg.method == "stl" else train_multitask
-    return trainer(cfg, resolved, run_dir, sac_hyper(cfg), resume_dir is not None)
+    stop = StopFlag()  # before the envs start: a signal while they do must not kill the run
+    try:
+        return trainer(cfg, resolved, run_dir, sac_hyper(cfg), resume_dir is not None, stop)
+    finally:
+        stop.restore()
 
 
 def train_multitask(
-    cfg: TrainConfig, resolved: Resolved, run_dir: Path, hyper: SACHyper, resuming: bool
+    cfg: TrainConfig,
+    resolved: Resolved,
+    run_dir: Path,
+    hyper: SACHyper,
+    resuming: bool,
+    stop: StopFlag,
 ) -> RunResult:
     """Build the run → resume or start → loop: act / update / collect / on_interval."""
     notes: list[str] = []
@@ -72,7 +81,7 @@ def train_multitask(
             save_model(run.agent, run.names, cfg, run_dir)
         return finish_run(run_dir, state.step, [*notes, ALREADY_FINISHED])
 
-    loop = MultiTaskLoop(run, state, resuming)
+    loop = MultiTaskLoop(run, state, resuming, stop)
     try:
         with stop_on_nonfinite_reward("the last good checkpoint is kept"):
             obs, _ = run.env.reset()
@@ -257,13 +266,13 @@ class MultiTaskLoop:
     """The work of one step (act, update, collect) and of the intervals (log, evaluate,
     checkpoint, progress, signals), with the logger, the progress bar and the stop flag."""
 
-    def __init__(self, run: MultiTaskRun, state: LoopState, resuming: bool):
+    def __init__(self, run: MultiTaskRun, state: LoopState, resuming: bool, stop: StopFlag):
         self.run, self.state, self.cfg = run, state, run.cfg
         # a resumed run rewrites the curves from the checkpoint's step on
         purge = state.step + 1 if resuming else None
         self.writer = SummaryWriter(str(run.run_dir), purge_step=purge)
         self.stats = ScalarLog(self.writer, run.names)
-        self.stop = StopFlag()
+        self.stop = stop
         self.final_success: dict[str, float] = {}  # each task's, at the last evaluation
         self.update_time, self.interval_start, self.interval_steps = 0.0, time.perf_counter(), 0
         self.bar = tqdm(
@@ -380,8 +389,7 @@ class MultiTaskLoop:
         save_checkpoint(self.run.ckpt_dir, self.state.step, state, self.cfg.keep_checkpoints)
 
     def close(self) -> None:
-        """Put back the signal handlers, close the bar, the logger and the envs."""
-        self.stop.restore()
+        """Close the bar, the logger and the envs."""
         self.bar.close()
         self.writer.close()
         self.run.close()

@@ -363,29 +363,25 @@ def _sweep_with_a_run_under_way(tmp_path, methods=("mean", "dibs")):
 
 
 @pytest.mark.slow
-def test_a_signal_to_the_runs_stops_the_sweep_from_starting_others(tmp_path):
-    # SIGTERM to the worker only (as a batch system might send it): its run checkpoints,
-    # reports "interrupted", and the sweep starts no further run; a re-run finishes all.
+@pytest.mark.parametrize(
+    ("signum", "ending"),
+    [
+        # SIGTERM to the worker only (as a batch system might send it): its run checkpoints
+        (signal.SIGTERM, "interrupted (stopped at step"),
+        # SIGKILL (or the OOM killer) breaks the process pool: it ended the sweep in a
+        # BrokenProcessPool traceback
+        (signal.SIGKILL, "failed (its worker process died"),
+    ],
+)
+def test_a_signal_to_the_runs_stops_the_sweep_from_starting_others(tmp_path, signum, ending):
+    # the run says how it ended in one line, the sweep starts no further run
     proc, folder, workers = _sweep_with_a_run_under_way(tmp_path)
     for pid in workers:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
-    assert "interrupted (stopped at step" in err and "not started" in err, err
+    assert ending in err and "not started" in err and "Traceback" not in err, err
     assert len(list(folder.iterdir())) == 1  # no second run was started
-
-
-@pytest.mark.slow
-def test_a_worker_killed_fails_its_run_in_one_line_and_the_sweep_starts_no_other(tmp_path):
-    # SIGKILL (or the kernel's OOM killer) breaks the process pool: the sweep ended in a
-    # BrokenProcessPool traceback
-    proc, folder, workers = _sweep_with_a_run_under_way(tmp_path)
-    for pid in workers:
-        os.kill(pid, signal.SIGKILL)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 1, err
-    assert "Traceback" not in err and "failed (its worker process died" in err, err
-    assert "not started" in err and len(list(folder.iterdir())) == 1, err
 
 
 @pytest.mark.slow
