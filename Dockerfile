@@ -23,7 +23,8 @@ COPY envs ./envs
 COPY reward_transforms ./reward_transforms
 COPY experiments ./experiments
 # the README's install step (torch already present in the base image), with Ray for sweeps
-RUN pip install --no-cache-dir -e ".[ray]" \
+# and cvxpy + ECOS for the reference Nash-MTL solver (nashmtl-ccp in mt10_paper.yaml)
+RUN pip install --no-cache-dir -e ".[ray,ccp]" \
     && mkdir -p /opt/mtrl/runs \
     && chown mtrl:mtrl /opt/mtrl/runs
 

@@ -104,3 +104,14 @@ def load_latest_checkpoint(folder: str | Path) -> tuple[dict[str, Any], Path] | 
         except (ValueError, OSError, RuntimeError, EOFError) as err:
             print(f"mtrl: skipping damaged checkpoint {path.name}: {err}", file=sys.stderr)
     return None
+
+
+def resume_checkpoint(folder: str | Path, notes: list[str]) -> tuple[dict[str, Any], Path] | None:
+    """What a resume starts from: partial writes left by a kill removed, then the newest
+    readable checkpoint; ``notes`` says what happened (the caller adds "resumed from …")."""
+    if stale := remove_partial_writes(folder):
+        notes.append(f"removed {len(stale)} partial checkpoint write(s) left by a kill")
+    loaded = load_latest_checkpoint(folder)
+    if loaded is None:
+        notes.append("no usable checkpoint: the run restarts from step 0")
+    return loaded

@@ -23,8 +23,7 @@ from agents.sac import SACHyper
 from agents.stl import SeparateRateSAC, make_single_task_sac
 from mtrl.checkpoint import (
     atomic_write_bytes,
-    load_latest_checkpoint,
-    remove_partial_writes,
+    resume_checkpoint,
     save_checkpoint,
 )
 from mtrl.config import Resolved, TrainConfig
@@ -201,11 +200,8 @@ def _resume(
     models: list[SeparateRateSAC], names: list[str], seed: int, ckpt_dir: Path, notes: list[str]
 ) -> tuple[int, dict[str, float]]:
     """Restore the newest readable checkpoint into ``models``; its step and final success."""
-    if stale := remove_partial_writes(ckpt_dir):
-        notes.append(f"removed {len(stale)} partial checkpoint write(s) left by a kill")
-    loaded = load_latest_checkpoint(ckpt_dir)
+    loaded = resume_checkpoint(ckpt_dir, notes)
     if loaded is None:
-        notes.append("no usable checkpoint: the run restarts from step 0")
         return 0, {}
     saved, path = loaded
     step = int(saved["step"])

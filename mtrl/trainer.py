@@ -31,8 +31,7 @@ from agents.sac import MultiTaskSAC, SACHyper
 from mtrl import combine
 from mtrl.checkpoint import (
     atomic_torch_save,
-    load_latest_checkpoint,
-    remove_partial_writes,
+    resume_checkpoint,
     save_checkpoint,
 )
 from mtrl.config import Resolved, TrainConfig, to_dict
@@ -250,11 +249,8 @@ def resume_or_start(run: MultiTaskRun, resuming: bool, notes: list[str]) -> Loop
     state = LoopState.start(run)
     if not resuming:
         return state
-    if stale := remove_partial_writes(run.ckpt_dir):
-        notes.append(f"removed {len(stale)} partial checkpoint write(s) left by a kill")
-    loaded = load_latest_checkpoint(run.ckpt_dir)
+    loaded = resume_checkpoint(run.ckpt_dir, notes)
     if loaded is None:
-        notes.append("no usable checkpoint: the run restarts from step 0")
         return state
     saved, path = loaded
     state = LoopState.from_checkpoint(saved, run, notes)

@@ -21,7 +21,8 @@ def test_pip_installs_the_project_itself_and_nothing_else():
     pips = [cmd for run in instructions("RUN") for cmd in run.split("&&") if "pip install" in cmd]
     assert len(pips) == 1
     args = [a for a in pips[0].split()[2:] if not a.startswith("--no-cache")]
-    assert args == ["-e", '".[ray]"']  # the dependency set is exactly pyproject's (+ its ray extra)
+    # the dependency set is exactly pyproject's (+ its ray and ccp extras)
+    assert args == ["-e", '".[ray,ccp]"']
     assert "ray" in PYPROJECT["project"]["optional-dependencies"]
 
 

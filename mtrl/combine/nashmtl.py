@@ -9,15 +9,19 @@ gradients only, so it is invariant to rescaling any task's gradient.
 ``min_β ½ βᵀ C β − Σ log βᵢ``. The default solver (``solver="newton"``) runs
 damped Newton steps on it (the objective is self-concordant, so the damped
 step ``1/(1+λ)`` keeps β > 0 and converges quadratically): exact, on the GPU,
-no host sync. ``solver="ccp"`` is the paper's reference procedure, a few
-convex-concave steps solved by cvxpy on the Gram matrix normalised by its
+no host sync. ``solver="ccp"`` is the authors' reference procedure, a few
+convex-concave steps solved by cvxpy + ECOS on the Gram matrix normalised by its
 norm, kept to show how far it drifts when gradient norms differ by orders of
 magnitude.
 
 Authors' AvivNavon/nash-mtl ``methods/weight_methods.py``: the Gram matrix divided
-by its norm (:229-235), the CCP loop (:133-155, problem at :163-188; ported as
+by its norm (:229-235), the CCP loop (:123-155, problem at :157-188; ported as
 ``nash_weights_ccp``), weights reused between updates (:213-240). Their
-``backward`` clips the shared gradient to norm 1 (:269-270); the trainer here
+``backward`` clips the shared gradient to norm 1 (:269-270); the MT10 agent the
+DiBS-MTL paper ran (suryakmurthy/dibs-mtl at da72040, its release:
+``mtrl/mtrl/agent/nashmtl.py`` :193-194) divides it by ``max_norm = 1``, a no-op,
+and re-solves at every update (``mtrl/config/agent/nashmtl_state_sac.yaml`` :26,
+``update_weights_every: 1``; 100 only from 80b67e3, March 2026). The trainer here
 does not clip.
 """
 
@@ -46,10 +50,30 @@ def nash_weights_newton(cos: Tensor, iters: int = 30, ridge: float = 1e-8) -> Te
     return beta
 
 
-def nash_weights_ccp(gram: np.ndarray, prev: np.ndarray | None, iters: int = 20) -> np.ndarray:
-    """α from the paper's sequence of convex approximations (cvxpy), on ``gram / ‖gram‖``.
+def require_ccp_solver() -> None:
+    """ValueError (one line) unless cvxpy and ECOS, the reference solver's, are installed."""
+    try:
+        import cvxpy  # noqa: F401
+        import ecos  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            'nashmtl solver=ccp needs cvxpy and ecos: pip install -e ".[ccp]"'
+        ) from None
 
-    Returns weights for the *unnormalised* Gram matrix, as the reference does.
+
+def nash_weights_ccp(gram: np.ndarray, prev: np.ndarray | None, iters: int = 20) -> np.ndarray:
+    """α from the authors' sequence of convex approximations (cvxpy + ECOS), on ``gram / ‖gram‖``.
+
+    Each step solves ``min_α Σ (Ĝα)ᵢ + φ̃(α)/‖G‖  s.t.  log(‖G‖ αᵢ) + log((Ĝα)ᵢ) ≥ 0``
+    (``Ĝ = G Gᵀ/‖G Gᵀ‖``, ``φ̃`` the concave part ``Σ log αᵢ + log (Ĝα)ᵢ`` linearised at
+    the previous α) with ECOS at most 100 iterations, accepting what it returns, even
+    "optimal_inaccurate"; a solver error or no value keeps the previous α. It stops
+    when the *previous* α nearly solves ``Ĝα = 1/α`` or the step is under 1e-6, and
+    returns the previous α then (AvivNavon/nash-mtl ``methods/weight_methods.py``
+    ``_stop_criteria`` :123-131, ``solve_optimization`` :133-155, the problem :163-188;
+    the same code in suryakmurthy/dibs-mtl@da72040 ``mtrl/mtrl/agent/nashmtl.py``
+    :198-263).
+    The weights are for the *unnormalised* Gram matrix, as the reference's.
     """
     import warnings
 
@@ -60,31 +84,28 @@ def nash_weights_ccp(gram: np.ndarray, prev: np.ndarray | None, iters: int = 20)
     g = gram / max(norm, 1e-30)
     alpha = np.ones(k) if prev is None else prev.copy()
     a = cp.Variable(k, nonneg=True)
-    g_par = cp.Parameter((k, k), value=g)
     prev_par = cp.Parameter(k, nonneg=True)
-    tangent = cp.Parameter(k)
-    # linearisation of the concave part  Σ log αᵢ + log (Gα)ᵢ  around the previous α
-    phi = tangent @ (a - prev_par)
-    ga = g_par @ a
+    tangent = cp.Parameter(k)  # ∇φ at the previous α: 1/α + Ĝᵀ(1/(Ĝα))
+    ga = g @ a
     constraints = [-cp.log(a[i] * norm) - cp.log(ga[i]) <= 0 for i in range(k)]
-    constraints.append(phi <= 0)
-    problem = cp.Problem(cp.Minimize(cp.sum(ga) + phi / norm), constraints)
+    problem = cp.Problem(cp.Minimize(cp.sum(ga) + tangent @ (a - prev_par) / norm), constraints)
     for _ in range(iters):
         prev_par.value = alpha
         tangent.value = 1.0 / alpha + (1.0 / (g @ alpha)) @ g
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                problem.solve(solver=cp.CLARABEL)
+                problem.solve(solver=cp.ECOS, max_iters=100)
+            new = a.value
         except cp.error.SolverError:
+            new = alpha
+        if (
+            new is None
+            or np.linalg.norm(g @ alpha - 1.0 / (alpha + 1e-10)) < 1e-3
+            or np.linalg.norm(new - alpha) < 1e-6
+        ):
             break
-        if a.value is None:
-            break
-        new = np.maximum(np.asarray(a.value), 1e-12)
-        converged = np.linalg.norm(g @ new - 1.0 / new) < 1e-3 or np.linalg.norm(new - alpha) < 1e-6
-        alpha = new
-        if converged:
-            break
+        alpha = np.asarray(new, dtype=np.float64)
     return alpha
 
 
@@ -132,6 +153,8 @@ class NashMTL(GramCombiner):
             newton_iters=newton_iters,
             eps=eps,
         )
+        if solver == "ccp":
+            require_ccp_solver()
         self.reset()
 
     def reset(self) -> None:

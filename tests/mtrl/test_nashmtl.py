@@ -2,12 +2,14 @@
 hand-computed case, the reference CCP procedure's drift, and stale weights."""
 
 import itertools
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from mtrl.combine import make
+from mtrl.combine.nashmtl import nash_weights_ccp
 
 F64 = torch.float64
 ORTHO = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=F64)
@@ -60,6 +62,25 @@ def test_nashmtl_reference_ccp_matches_when_well_scaled_and_drifts_at_1e5(k, see
     exact = make("nashmtl", k)(torch.ones(k, dtype=F64), g).direction
     ref = make("nashmtl", k, solver="ccp")(torch.ones(k, dtype=F64), g).direction
     assert cos(exact, ref) < 0.9  # measured 0.22–0.73: the reference drifts far
+
+
+def test_nashmtl_ccp_on_a_critic_gram_matrix_from_the_study_takes_a_finite_step():
+    """The critic's Gram matrix and previous α of cpu_study's nashmtl-ccp, drawer-close
+    through exp, seed 0, ~1k updates in (cosine −0.37, norms 1.1e4 and 1.7e7). A CCP step
+    with CLARABEL stopped at its iteration limit there with α ≈ 1e230, which the port
+    took and the run died of; the authors' problem under ECOS moves α to a finite value."""
+    gram = np.array([[123362216.0, -69205327872.0], [-69205336064.0, 288193949728768.0]])
+    prev = np.array([0.0005935787867627841, 1.0531595467888343e-06])
+    alpha = nash_weights_ccp(gram, prev)
+    assert np.all(np.isfinite(alpha)) and np.all(alpha > 0) and alpha.max() < 1e-3
+    assert not np.allclose(alpha, prev)  # a solver error keeps prev: ECOS solved it
+
+
+def test_nashmtl_ccp_without_its_solver_is_one_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ecos", None)  # `import ecos` raises ImportError
+    with pytest.raises(ValueError, match=r"solver=ccp needs cvxpy and ecos: pip install"):
+        make("nashmtl", 2, solver="ccp")
+    make("nashmtl", 2)  # the exact solver needs neither
 
 
 def test_nashmtl_stale_weights_are_not_the_bargaining_solution():
