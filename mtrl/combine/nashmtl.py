@@ -67,7 +67,8 @@ def nash_weights_ccp(gram: np.ndarray, prev: np.ndarray | None, iters: int = 20)
     Each step solves ``min_α Σ (Ĝα)ᵢ + φ̃(α)/‖G‖  s.t.  log(‖G‖ αᵢ) + log((Ĝα)ᵢ) ≥ 0``
     (``Ĝ = G Gᵀ/‖G Gᵀ‖``, ``φ̃`` the concave part ``Σ log αᵢ + log (Ĝα)ᵢ`` linearised at
     the previous α) with ECOS at most 100 iterations, accepting what it returns, even
-    "optimal_inaccurate"; a solver error or no value keeps the previous α. It stops
+    "optimal_inaccurate"; a solver error, no value or a NaN linearisation (a zero row
+    of Ĝ; the reference's bare ``except`` catches it in ``solve``) keeps the previous α. It stops
     when the *previous* α nearly solves ``Ĝα = 1/α`` or the step is under 1e-6, and
     returns the previous α then (AvivNavon/nash-mtl ``methods/weight_methods.py``
     ``_stop_criteria`` :123-131, ``solve_optimization`` :133-155, the problem :163-188;
@@ -84,20 +85,20 @@ def nash_weights_ccp(gram: np.ndarray, prev: np.ndarray | None, iters: int = 20)
     g = gram / max(norm, 1e-30)
     alpha = np.ones(k) if prev is None else prev.copy()
     a = cp.Variable(k, nonneg=True)
-    prev_par = cp.Parameter(k, nonneg=True)
+    prev_par = cp.Parameter(k)
     tangent = cp.Parameter(k)  # ∇φ at the previous α: 1/α + Ĝᵀ(1/(Ĝα))
     ga = g @ a
     constraints = [-cp.log(a[i] * norm) - cp.log(ga[i]) <= 0 for i in range(k)]
     problem = cp.Problem(cp.Minimize(cp.sum(ga) + tangent @ (a - prev_par) / norm), constraints)
     for _ in range(iters):
-        prev_par.value = alpha
-        tangent.value = 1.0 / alpha + (1.0 / (g @ alpha)) @ g
-        try:
-            with warnings.catch_warnings():
+        try:  # a NaN tangent (a zero row of G) is refused by cvxpy: keep α, as on a solver error
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
+                prev_par.value = alpha
+                tangent.value = 1.0 / alpha + (1.0 / (g @ alpha)) @ g
                 problem.solve(solver=cp.ECOS, max_iters=100)
             new = a.value
-        except cp.error.SolverError:
+        except (cp.error.SolverError, ValueError):
             new = alpha
         if (
             new is None

@@ -76,6 +76,11 @@ def test_nashmtl_ccp_on_a_critic_gram_matrix_from_the_study_takes_a_finite_step(
     assert not np.allclose(alpha, prev)  # a solver error keeps prev: ECOS solved it
 
 
+def test_nashmtl_ccp_keeps_alpha_when_a_task_has_no_gradient():
+    # Ĝα has a zero entry: the linearisation is NaN, which cvxpy refuses; α stays
+    np.testing.assert_array_equal(nash_weights_ccp(np.diag([1.0, 0.0]), None), [1.0, 1.0])
+
+
 def test_nashmtl_ccp_without_its_solver_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "ecos", None)  # `import ecos` raises ImportError
     with pytest.raises(ValueError, match=r"solver=ccp needs cvxpy and ecos: pip install"):
