@@ -27,6 +27,7 @@ does not clip.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,28 @@ def require_ccp_solver() -> None:
         ) from None
 
 
+@functools.cache
+def _ccp_step(k: int) -> tuple[Any, dict[str, Any]]:
+    """The authors' CCP step for ``k`` tasks as one parametrised (DPP) cvxpy problem, so
+    cvxpy compiles it once per process, not at every solve (its compilation was ~95 % of
+    a step's time): ``min_α Σ (Ĝα)ᵢ + ∇φᵀ(α − α₀)/‖G‖  s.t.  log(‖G‖ αᵢ) + log((Ĝα)ᵢ) ≥ 0``
+    with ``∇φᵀ/‖G‖`` and ``∇φᵀα₀/‖G‖`` passed in as parameters."""
+    import cvxpy as cp
+
+    a = cp.Variable(k, nonneg=True)
+    par = {
+        "alpha": a,
+        "g": cp.Parameter((k, k)),
+        "norm": cp.Parameter(nonneg=True),
+        "slope": cp.Parameter(k),  # ∇φ(α₀)/‖G‖
+        "offset": cp.Parameter(),  # ∇φ(α₀)ᵀα₀/‖G‖
+    }
+    ga = par["g"] @ a
+    constraints = [-cp.log(a[i] * par["norm"]) - cp.log(ga[i]) <= 0 for i in range(k)]
+    objective = cp.Minimize(cp.sum(ga) + par["slope"] @ a - par["offset"])
+    return cp.Problem(objective, constraints), par
+
+
 def nash_weights_ccp(gram: np.ndarray, prev: np.ndarray | None, iters: int = 20) -> np.ndarray:
     """α from the authors' sequence of convex approximations (cvxpy + ECOS), on ``gram / ‖gram‖``.
 
@@ -68,36 +91,31 @@ def nash_weights_ccp(gram: np.ndarray, prev: np.ndarray | None, iters: int = 20)
     (``Ĝ = G Gᵀ/‖G Gᵀ‖``, ``φ̃`` the concave part ``Σ log αᵢ + log (Ĝα)ᵢ`` linearised at
     the previous α) with ECOS at most 100 iterations, accepting what it returns, even
     "optimal_inaccurate"; a solver error, no value or a NaN linearisation (a zero row
-    of Ĝ; the reference's bare ``except`` catches it in ``solve``) keeps the previous α. It stops
-    when the *previous* α nearly solves ``Ĝα = 1/α`` or the step is under 1e-6, and
-    returns the previous α then (AvivNavon/nash-mtl ``methods/weight_methods.py``
+    of Ĝ; the reference's bare ``except`` catches it in ``solve``) keeps the previous α.
+    It stops when the *previous* α nearly solves ``Ĝα = 1/α`` or the step is under 1e-6,
+    and returns the previous α then (AvivNavon/nash-mtl ``methods/weight_methods.py``
     ``_stop_criteria`` :123-131, ``solve_optimization`` :133-155, the problem :163-188;
     the same code in suryakmurthy/dibs-mtl@da72040 ``mtrl/mtrl/agent/nashmtl.py``
-    :198-263).
-    The weights are for the *unnormalised* Gram matrix, as the reference's.
+    :198-263). The weights are for the *unnormalised* Gram matrix, as the reference's.
     """
     import warnings
 
     import cvxpy as cp
 
     k = gram.shape[0]
-    norm = float(np.linalg.norm(gram))
-    g = gram / max(norm, 1e-30)
+    norm = max(float(np.linalg.norm(gram)), 1e-30)
+    g = gram / norm
     alpha = np.ones(k) if prev is None else prev.copy()
-    a = cp.Variable(k, nonneg=True)
-    prev_par = cp.Parameter(k)
-    tangent = cp.Parameter(k)  # ∇φ at the previous α: 1/α + Ĝᵀ(1/(Ĝα))
-    ga = g @ a
-    constraints = [-cp.log(a[i] * norm) - cp.log(ga[i]) <= 0 for i in range(k)]
-    problem = cp.Problem(cp.Minimize(cp.sum(ga) + tangent @ (a - prev_par) / norm), constraints)
+    problem, par = _ccp_step(k)
+    par["g"].value, par["norm"].value = g, norm
     for _ in range(iters):
         try:  # a NaN tangent (a zero row of G) is refused by cvxpy: keep α, as on a solver error
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
-                prev_par.value = alpha
-                tangent.value = 1.0 / alpha + (1.0 / (g @ alpha)) @ g
+                slope = (1.0 / alpha + (1.0 / (g @ alpha)) @ g) / norm
+                par["slope"].value, par["offset"].value = slope, slope @ alpha
                 problem.solve(solver=cp.ECOS, max_iters=100)
-            new = a.value
+            new = par["alpha"].value
         except (cp.error.SolverError, ValueError):
             new = alpha
         if (

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mtrl.combine import make
-from mtrl.combine.nashmtl import nash_weights_ccp
+from mtrl.combine.nashmtl import _ccp_step, nash_weights_ccp
 
 F64 = torch.float64
 ORTHO = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=F64)
@@ -74,6 +74,13 @@ def test_nashmtl_ccp_on_a_critic_gram_matrix_from_the_study_takes_a_finite_step(
     alpha = nash_weights_ccp(gram, prev)
     assert np.all(np.isfinite(alpha)) and np.all(alpha > 0) and alpha.max() < 1e-3
     assert not np.allclose(alpha, prev)  # a solver error keeps prev: ECOS solved it
+
+
+def test_nashmtl_ccp_step_is_compiled_once():
+    # DPP: cvxpy keeps the compiled problem and only refills its parameters at each solve
+    # (a product of two parameters, e.g. ∇φᵀ(α − α₀)/‖G‖, would recompile every time)
+    problem, _ = _ccp_step(3)
+    assert problem.is_dpp() and _ccp_step(3)[0] is problem
 
 
 def test_nashmtl_ccp_keeps_alpha_when_a_task_has_no_gradient():
