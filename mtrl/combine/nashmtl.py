@@ -91,7 +91,9 @@ def nash_weights_ccp(gram: np.ndarray, prev: np.ndarray | None, iters: int = 20)
     (``Ĝ = G Gᵀ/‖G Gᵀ‖``, ``φ̃`` the concave part ``Σ log αᵢ + log (Ĝα)ᵢ`` linearised at
     the previous α) with ECOS at most 100 iterations, accepting what it returns, even
     "optimal_inaccurate"; a solver error, no value or a NaN linearisation (a zero row
-    of Ĝ; the reference's bare ``except`` catches it in ``solve``) keeps the previous α.
+    of Ĝ; the reference's bare ``except`` catches it in ``solve``) keeps the previous α,
+    and so does a non-finite Gram matrix (where the reference raises; the trainer skips
+    that update and counts it).
     It stops when the *previous* α nearly solves ``Ĝα = 1/α`` or the step is under 1e-6,
     and returns the previous α then (AvivNavon/nash-mtl ``methods/weight_methods.py``
     ``_stop_criteria`` :123-131, ``solve_optimization`` :133-155, the problem :163-188;
@@ -103,9 +105,11 @@ def nash_weights_ccp(gram: np.ndarray, prev: np.ndarray | None, iters: int = 20)
     import cvxpy as cp
 
     k = gram.shape[0]
+    alpha = np.ones(k) if prev is None else prev.copy()
+    if not np.all(np.isfinite(gram)):  # the trainer skips this update; α waits for the next
+        return alpha
     norm = max(float(np.linalg.norm(gram)), 1e-30)
     g = gram / norm
-    alpha = np.ones(k) if prev is None else prev.copy()
     problem, par = _ccp_step(k)
     par["g"].value, par["norm"].value = g, norm
     for _ in range(iters):

@@ -88,6 +88,15 @@ def test_nashmtl_ccp_keeps_alpha_when_a_task_has_no_gradient():
     np.testing.assert_array_equal(nash_weights_ccp(np.diag([1.0, 0.0]), None), [1.0, 1.0])
 
 
+def test_nashmtl_ccp_passes_a_non_finite_update_on_and_recovers():
+    nash = make("nashmtl", 2, solver="ccp")
+    good = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=F64)
+    before = nash(torch.ones(2, dtype=F64), good).weights
+    bad = nash(torch.ones(2, dtype=F64), torch.tensor([[1.0, float("nan")], [0.0, 1.0]], dtype=F64))
+    assert not torch.isfinite(bad.direction).all()  # for the trainer's guard to skip
+    torch.testing.assert_close(nash(torch.ones(2, dtype=F64), good).weights, before)
+
+
 def test_nashmtl_ccp_without_its_solver_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "ecos", None)  # `import ecos` raises ImportError
     with pytest.raises(ValueError, match=r"solver=ccp needs cvxpy and ecos: pip install"):
