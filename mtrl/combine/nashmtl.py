@@ -22,7 +22,9 @@ DiBS-MTL paper ran (suryakmurthy/dibs-mtl at da72040, its release:
 ``mtrl/mtrl/agent/nashmtl.py`` :193-194) divides it by ``max_norm = 1``, a no-op,
 and re-solves at every update (``mtrl/config/agent/nashmtl_state_sac.yaml`` :26,
 ``update_weights_every: 1``; 100 only from 80b67e3, March 2026). The trainer here
-does not clip.
+does not clip. That agent also keeps one α (and one step counter) for the critic, the
+actor and the temperature, so each CCP solve starts from another loss's α; here the
+critic and the actor each have their own combiner, as in the authors' library.
 """
 
 from __future__ import annotations
