@@ -76,6 +76,17 @@ def test_nashmtl_ccp_on_a_critic_gram_matrix_from_the_study_takes_a_finite_step(
     assert not np.allclose(alpha, prev)  # a solver error keeps prev: ECOS solved it
 
 
+def test_nashmtl_ccp_freezes_alpha_below_its_absolute_tolerance():
+    # the authors' stop: a CCP step under 1e-6 in absolute terms returns the previous α;
+    # with gradient norms ~1e7 every αᵢ is ~1e-7, so α never moves again (cpu_study, exp)
+    g = np.array([[1.0, 0.3], [0.3, 2.0]])
+    prev = nash_weights_ccp(g, None)
+    big = g * 1e14
+    np.testing.assert_array_equal(nash_weights_ccp(big, prev / 1e7), prev / 1e7)
+    # the same matrix at a scale where the tolerance is relative enough: α does move
+    assert not np.allclose(nash_weights_ccp(g, prev * 3), prev * 3)
+
+
 def test_nashmtl_ccp_step_is_compiled_once():
     # DPP: cvxpy keeps the compiled problem and only refills its parameters at each solve
     # (a product of two parameters, e.g. ∇φᵀ(α − α₀)/‖G‖, would recompile every time)
