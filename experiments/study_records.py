@@ -1,8 +1,9 @@
 """Commit each finished study run's record as it lands, so a new machine resumes from git.
 
-A record is what ``mtrl report`` reads: ``config.yaml``, the event files and
-``finished.json`` (checkpoints and models stay out, see .gitignore). Runs that are
-not finished are left alone; the sweep restarts them on any machine.
+A record is what ``mtrl report`` reads: ``config.yaml``, the event files and the end
+marker, ``finished.json`` or, for a run that stopped itself, ``stopped.json``
+(checkpoints and models stay out, see .gitignore). Runs that have not ended are left
+alone; the sweep restarts them on any machine.
 
     python experiments/study_records.py experiments/results/cpu_study            # once
     python experiments/study_records.py experiments/results/cpu_study --watch 300 # every 5 min
@@ -19,19 +20,21 @@ import sys
 import time
 from pathlib import Path
 
-from mtrl.finished import FINISHED
+from mtrl.finished import FINISHED, STOPPED
 
 
 def record_paths(run_dir: Path) -> list[Path]:
-    """The files of a finished run that make its record."""
-    files = [run_dir / "config.yaml", run_dir / FINISHED]
+    """The files of an ended run that make its record."""
+    markers = [run_dir / m for m in (FINISHED, STOPPED) if (run_dir / m).is_file()]
+    files = [run_dir / "config.yaml", *markers]
     return files + sorted(run_dir.glob("events.out.tfevents.*"))
 
 
 def uncommitted_records(root: Path) -> list[Path]:
-    """Finished run folders under ``root`` whose marker git does not track yet."""
+    """Ended run folders under ``root`` whose end marker git does not track yet."""
     out = []
-    for marker in sorted(root.glob(f"*/{FINISHED}")):
+    markers = sorted([*root.glob(f"*/{FINISHED}"), *root.glob(f"*/{STOPPED}")])
+    for marker in markers:
         tracked = subprocess.run(
             ["git", "ls-files", "--error-unmatch", str(marker)], capture_output=True
         )

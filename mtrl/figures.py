@@ -226,7 +226,8 @@ def plot_mechanism(runs: list[RunCurves], transform: str, path: Path) -> bool:
     for col, method in enumerate(chosen):
         members = [r for r in runs if r.method == method and r.transform == transform]
         tasks = members[0].tasks
-        logs = [r.scalars for r in members]
+        # a run that stopped itself would cut every curve short at its stop
+        logs = [r.scalars for r in members if r.stopped is None] or [r.scalars for r in members]
         for row, (prefix, title) in enumerate(rows):
             normalise = prefix == "combine/critic/weight"
             ax = axes[row][col]

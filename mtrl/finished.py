@@ -1,8 +1,11 @@
-"""The run contract's finished marker: ``finished.json``, the last file a completed run writes.
+"""The run contract's end markers: ``finished.json`` and ``stopped.json``.
 
 Both trainers (multi-task and ``stl``) call ``mark_finished`` as the last act of a run
 that reached its ``--total-steps``, after its model files are on disk; a run stopped by
-a signal, an error or a kill has none. ``mtrl sweep`` asks ``is_finished`` to skip a run.
+a signal, an error or a kill has none. A run that stopped *itself* (``TrainingStopped``:
+non-finite updates or rewards, deterministic, so a resume would stop again) gets
+``stopped.json`` from the sweep that ran it (``mark_stopped``): an outcome, not a failure
+to retry. ``mtrl sweep`` skips a run with either marker; ``mtrl report`` counts both.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from mtrl.checkpoint import atomic_write_bytes
 from mtrl.provenance import code_fingerprint
 
 FINISHED = "finished.json"
+STOPPED = "stopped.json"
 
 
 SOURCE_DIRS = ("mtrl", "agents", "envs", "reward_transforms")
@@ -47,17 +51,38 @@ def source_commit() -> dict[str, str | bool | None]:
     return {"commit": commit, "dirty": bool(status)}
 
 
+def _record(**fields: object) -> bytes:
+    """A marker's JSON: ``fields``, then the commit (``source_commit``) and the fingerprint of
+    the compute path (``mtrl.provenance``), by which a report tells a stale run."""
+    record = {**fields, **source_commit(), "code": code_fingerprint()}
+    return (json.dumps(record) + "\n").encode()
+
+
 def mark_finished(run_dir: str | Path, step: int) -> None:
     """Write ``finished.json`` atomically into ``run_dir``: the step reached, the time, the
-    commit of the code that finished the run (``source_commit``) and the fingerprint of its
-    compute path (``mtrl.provenance``), by which a report tells a stale run."""
-    record = {
-        "step": int(step),
-        "finished_at": datetime.now(UTC).isoformat(),
-        **source_commit(),
-        "code": code_fingerprint(),
-    }
-    atomic_write_bytes(Path(run_dir) / FINISHED, (json.dumps(record) + "\n").encode())
+    commit and the code fingerprint."""
+    now = datetime.now(UTC).isoformat()
+    atomic_write_bytes(Path(run_dir) / FINISHED, _record(step=int(step), finished_at=now))
+
+
+def mark_stopped(run_dir: str | Path, reason: str) -> None:
+    """Write ``stopped.json`` atomically into ``run_dir``: why the run stopped itself (the
+    ``TrainingStopped`` message), the time, the commit and the code fingerprint."""
+    now = datetime.now(UTC).isoformat()
+    atomic_write_bytes(Path(run_dir) / STOPPED, _record(reason=reason, stopped_at=now))
+
+
+def stopped_reason(run_dir: str | Path) -> str | None:
+    """Why the run in ``run_dir`` stopped itself (its ``stopped.json``), or None if it did not
+    (an unreadable marker still counts: its reason is then ``"unknown"``)."""
+    marker = Path(run_dir) / STOPPED
+    if not marker.is_file():
+        return None
+    try:
+        reason = json.loads(marker.read_text()).get("reason")
+    except (OSError, ValueError, AttributeError):
+        reason = None
+    return reason if isinstance(reason, str) else "unknown"
 
 
 def is_finished(run_dir: str | Path) -> bool:

@@ -27,6 +27,15 @@ def _pm(mean: float, err: float) -> str:
     return f"{mean:.3f} ± {err:.3f}"
 
 
+def _seeds(count: int, stopped: int) -> str:
+    """A cell's run count, with how many of them stopped themselves (scored 0 after)."""
+    return f"{count} ({stopped} stopped)" if stopped else str(count)
+
+
+def _bullets(lines: list[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)
+
+
 def table_rows(stats: list[GroupStats]) -> tuple[list[str], list[list[str]]]:
     """The main table: header and one row per group."""
     head = [
@@ -42,7 +51,7 @@ def table_rows(stats: list[GroupStats]) -> tuple[list[str], list[list[str]]]:
         [
             g.method,
             g.transform,
-            str(len(g.seeds)),
+            _seeds(len(g.seeds), g.stopped),
             _pm(g.final_mean, g.final_sem),
             _pm(g.best_mean, g.best_sem),
             f"{g.iqm:.3f} [{g.iqm_low:.3f}, {g.iqm_high:.3f}]",
@@ -84,6 +93,7 @@ def write_csv(stats: list[GroupStats], path: Path) -> None:
                 "method",
                 "transform",
                 "seeds",
+                "stopped",
                 "final_mean",
                 "final_sem",
                 "best_mean",
@@ -101,6 +111,7 @@ def write_csv(stats: list[GroupStats], path: Path) -> None:
                     g.method,
                     g.transform,
                     len(g.seeds),
+                    g.stopped,
                     g.final_mean,
                     g.final_sem,
                     g.best_mean,
@@ -147,7 +158,7 @@ def headline_table(rows: list[HeadlineRow]) -> tuple[list[str], list[list[str]]]
         [
             r.method,
             r.transform,
-            str(r.seeds),
+            _seeds(r.seeds, r.stopped),
             str(r.others_none),
             str(r.others_mapped),
             str(r.drop),
@@ -235,7 +246,7 @@ def write_report(
             markdown(*cost_rows(runs)),
             "## Figures",
             "\n".join(f"![{f}]({f})" for f in pictures),
-            *(["## Left out", "\n".join(f"- {n}" for n in notes)] if notes else []),
+            *(["## Notes (runs left out, stopped, stale)", _bullets(notes)] if notes else []),
         ]
     )
     (out / "results.md").write_text(text + "\n")

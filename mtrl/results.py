@@ -16,7 +16,10 @@ drop with its interval, the mapped task's own success, and P(dibs > method) unde
 map. A run whose compute path changed since it finished (``mtrl.provenance``) is
 noted as stale. A run that has not finished (no ``finished.json``) is left out unless
 ``partial``: its last evaluation is not its final one, and mid-sweep it would pull a
-cell's "final" success towards the start of training.
+cell's "final" success towards the start of training. A run that stopped itself
+(``stopped.json``: non-finite updates or rewards) counts, flagged: it has no agent at
+the end of its budget, so every task scores 0 at each evaluation after its stop
+(``after_stop``); its best evaluation over training is the best it reached.
 
 Curves come from ``mtrl.events.read_scalars``: one value per step, so a run trained twice
 into its folder (as sweeps once did to ``stl`` runs) counts each evaluation once, with the
@@ -37,7 +40,7 @@ import numpy as np
 from mtrl import stats as rl_stats
 from mtrl.config import ConfigError, load_yaml_mapping
 from mtrl.events import read_run
-from mtrl.finished import FINISHED, is_finished
+from mtrl.finished import FINISHED, STOPPED, is_finished, stopped_reason
 from mtrl.provenance import (
     LEDGER,
     behaviour_unchanged,
@@ -72,6 +75,8 @@ class RunCurves:
     """Seconds its processes ran (``mtrl.events.read_run``)."""
     scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict, repr=False)
     """Every scalar tag it logged (``mtrl.events.read_run``), for figures beyond success."""
+    stopped: str | None = None
+    """Why the run stopped itself (``stopped.json``), None for a run that did not."""
 
     @property
     def mean_success(self) -> np.ndarray:
@@ -97,6 +102,8 @@ class GroupStats:
     final_sem: float
     best_mean: float
     best_sem: float
+    stopped: int
+    """How many of its runs stopped themselves (``RunCurves.stopped``)."""
     iqm: float
     iqm_low: float
     iqm_high: float
@@ -134,13 +141,14 @@ def load_runs(root: str | Path, partial: bool = False) -> tuple[list[RunCurves],
         except ConfigError as err:
             notes.append(f"{run.name}: {err}, left out")
             continue
-        if not (partial or is_finished(run)):
+        stopped = None if is_finished(run) else stopped_reason(run)
+        if not (partial or is_finished(run) or stopped is not None):
             unfinished += 1
             notes.append(f"{run.name}: unfinished (no {FINISHED}), left out")
             continue
         tasks = str(cfg.get("tasks", "")).split(",")
         scalars, seconds = read_run(run)
-        if any(f"success/{t}" not in scalars for t in tasks):
+        if stopped is None and any(f"success/{t}" not in scalars for t in tasks):
             heldout = any(k.startswith("heldout/success/") for k in scalars)
             why = (
                 "evaluated on held-out goals only (heldout/ tags)"
@@ -149,7 +157,20 @@ def load_runs(root: str | Path, partial: bool = False) -> tuple[list[RunCurves],
             )
             notes.append(f"{run.name}: {why}, left out")
             continue
-        steps, success = per_task(scalars, "success", tasks)
+        logged = all(f"success/{t}" in scalars for t in tasks)
+        steps, success = per_task(scalars, "success", tasks) if logged else _no_evaluation(tasks)
+        if stopped is not None:
+            reached = int(steps[-1]) if len(steps) else 0
+            try:
+                steps, success = after_stop(steps, success, cfg)
+            except ValueError as err:
+                notes.append(f"{run.name}: stopped itself, but {err}, left out")
+                continue
+            after = f"after step {reached}" if reached else "(it stopped before the first)"
+            notes.append(
+                f"{run.name}: stopped itself ({stopped}); every task scores 0 at its "
+                f"evaluations {after}"
+            )
         if not len(steps):
             notes.append(f"{run.name}: no evaluation logged for every task, left out")
             continue
@@ -169,6 +190,7 @@ def load_runs(root: str | Path, partial: bool = False) -> tuple[list[RunCurves],
                 mapped,
                 seconds,
                 scalars,
+                stopped,
             )
         )
         notes += _provenance_notes(run, cfg, ledger)
@@ -176,6 +198,28 @@ def load_runs(root: str | Path, partial: bool = False) -> tuple[list[RunCurves],
         more = f" ({unfinished} unfinished: --partial counts them)" if unfinished else ""
         raise ConfigError(f"mtrl report: no finished run with evaluations under {root}{more}")
     return runs, notes
+
+
+def _no_evaluation(tasks: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """No evaluation: ``(steps[0], success[0, K])``."""
+    return np.zeros(0, dtype=int), np.zeros((0, len(tasks)))
+
+
+def after_stop(
+    steps: np.ndarray, success: np.ndarray, cfg: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A stopped run's curve carried to its budget: success 0 on every task at each
+    evaluation it did not reach (every ``eval_interval`` steps and at ``total_steps``).
+    ValueError when its config lacks either."""
+    interval, total = cfg.get("eval_interval"), cfg.get("total_steps")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (interval, total)):
+        raise ValueError("its config has no eval_interval or total_steps")
+    last = int(steps[-1]) if len(steps) else 0
+    more = list(range(last + interval, total + 1, interval))
+    if last < total and (not more or more[-1] != total):
+        more.append(total)
+    zeros = np.zeros((len(more), success.shape[1]))
+    return np.concatenate([steps, np.array(more, dtype=steps.dtype)]), np.vstack([success, zeros])
 
 
 def _run_config(path: Path) -> dict[str, Any]:
@@ -199,10 +243,12 @@ def _run_config(path: Path) -> dict[str, Any]:
 
 
 def _provenance_notes(run: Path, cfg: dict, ledger: list[dict]) -> list[str]:
-    """``unfinished`` for a run without ``finished.json``; ``stale`` when its code changed,
-    unless the behaviour ledger shows the change kept the method's numbers bit-identical."""
-    marker = run / FINISHED
-    if not is_finished(run):
+    """``unfinished`` for a run without ``finished.json`` (or ``stopped.json``); ``stale`` when
+    its code changed, unless the behaviour ledger shows the change kept the method's numbers
+    bit-identical."""
+    stopped = not is_finished(run) and (run / STOPPED).is_file()
+    marker = run / (STOPPED if stopped else FINISHED)
+    if not (is_finished(run) or stopped):
         return [f"{run.name}: unfinished (no {FINISHED}), its last evaluation counts as final"]
     if not marker.is_file():
         return [f"{run.name}: finished before {FINISHED} existed: which code it ran is unknown"]
@@ -211,7 +257,7 @@ def _provenance_notes(run: Path, cfg: dict, ledger: list[dict]) -> list[str]:
     except (OSError, ValueError, AttributeError):  # not UTF-8, not JSON, not an object
         code = False
     if code is False or (code is not None and not isinstance(code, dict)):
-        return [f"{run.name}: its {FINISHED} is unreadable: which code it ran is unknown"]
+        return [f"{run.name}: its {marker.name} is unreadable: which code it ran is unknown"]
     method = cfg["method"]
     changed = stale_modules(code, method) if code else []
     if not changed:
@@ -254,6 +300,7 @@ def group_stats(runs: list[RunCurves]) -> list[GroupStats]:
                 final_sem=sem(finals),
                 best_mean=float(np.mean(bests)),
                 best_sem=sem(bests),
+                stopped=sum(r.stopped is not None for r in members),
                 iqm=estimate.value,
                 iqm_low=estimate.low,
                 iqm_high=estimate.high,
@@ -292,6 +339,8 @@ class HeadlineRow:
     transform: str
     statistic: str
     seeds: int
+    stopped: int
+    """How many of its ``seeds`` runs under the map stopped themselves."""
     others_none: rl_stats.Estimate
     others_mapped: rl_stats.Estimate
     drop: rl_stats.Estimate
@@ -329,6 +378,7 @@ def headline_rows(runs: list[RunCurves], statistic: str = "final") -> list[Headl
                 transform=transform,
                 statistic=statistic,
                 seeds=len(members),
+                stopped=sum(r.stopped is not None for r in members),
                 others_none=rl_stats.iqm(x_none),
                 others_mapped=rl_stats.iqm(x_map),
                 drop=rl_stats.iqm_difference(x_none, x_map),

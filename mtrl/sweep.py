@@ -28,12 +28,13 @@ from typing import Any
 
 from mtrl.config import RESUME_OVERRIDES, ConfigError, TrainConfig, build_config, to_dict
 from mtrl.experiment import Experiment, RunSpec
-from mtrl.finished import is_finished
+from mtrl.finished import is_finished, mark_stopped, stopped_reason
 
 
 @dataclass
 class Outcome:
-    """How one run of a sweep ended: done, skipped (finished before), failed, interrupted."""
+    """How one run of a sweep ended: done, stopped (it stopped itself: an outcome, never
+    retried), skipped (done or stopped before), failed, interrupted."""
 
     name: str
     status: str
@@ -41,19 +42,35 @@ class Outcome:
 
 
 def run_state(run_dir: Path) -> str:
-    """``done`` (``mtrl.finished.is_finished``), ``partial`` (has ``config.yaml``) or ``new``."""
+    """``done`` (``mtrl.finished.is_finished``), ``stopped`` (it stopped itself: ``stopped.json``),
+    ``partial`` (has ``config.yaml``) or ``new``."""
     if is_finished(run_dir):
         return "done"
+    if stopped_reason(run_dir) is not None:
+        return "stopped"
     if (run_dir / "config.yaml").is_file():
         return "partial"
     return "new"
+
+
+SKIPPED = ("done", "stopped")
+"""The run states a sweep does not start again."""
+
+
+def skip_message(run_dir: Path, state: str) -> str:
+    """Why a sweep skips the run in ``run_dir`` (whose ``run_state`` is ``state``)."""
+    if state == "stopped":
+        return f"stopped itself earlier: {stopped_reason(run_dir)}"
+    return "finished earlier"
 
 
 def run_one(values: dict[str, Any], threads: int) -> tuple[str, str]:
     """Start, resume or skip one run in this process; return ``(status, message)``.
 
     Runs in a sweep worker (a local process or a Ray task): every error becomes a
-    ``failed`` status with a one-line message instead of an exception.
+    ``failed`` status with a one-line message instead of an exception. A run that stops
+    itself (``TrainingStopped``) is marked ``stopped.json`` and reported ``stopped``: it
+    would stop again from its checkpoint, so no later sweep retries it.
     """
     import torch
 
@@ -66,8 +83,8 @@ def run_one(values: dict[str, Any], threads: int) -> tuple[str, str]:
     run_dir = Path(cfg.logdir) / str(cfg.run_name)
     try:
         state = run_state(run_dir)
-        if state == "done":
-            return "skipped", "finished earlier"
+        if state in SKIPPED:
+            return "skipped", skip_message(run_dir, state)
         if state == "partial":
             saved = load_run_config(run_dir)
             keep = {f: getattr(cfg, f) for f in RESUME_OVERRIDES}
@@ -76,7 +93,11 @@ def run_one(values: dict[str, Any], threads: int) -> tuple[str, str]:
             if run_dir.is_dir() and not any(run_dir.iterdir()):
                 run_dir.rmdir()  # created by a run killed before it wrote anything
             result = train(cfg)
-    except (ConfigError, TrainingStopped) as err:
+    except TrainingStopped as err:
+        if (run_dir / "config.yaml").is_file():
+            mark_stopped(run_dir, str(err))
+        return "stopped", str(err)
+    except ConfigError as err:
         return "failed", str(err)
     except Exception as err:  # a sweep reports a broken run and goes on with the others
         return "failed", f"{type(err).__name__}: {err}"
@@ -158,11 +179,13 @@ class Progress:
         self.outcomes.append(outcome)
         count = {s: sum(o.status == s for o in self.outcomes) for s in ("done", "skipped")}
         failed = sum(o.status in ("failed", "interrupted") for o in self.outcomes)
+        stopped = sum(o.status == "stopped" for o in self.outcomes)
         left = self.total - len(self.outcomes)
         self.out(
             f"[{len(self.outcomes)}/{self.total}] {count['done']} done · {count['skipped']} "
             f"skipped · {min(left, self.parallel)} running · {left} left · {failed} failed"
-            f" — {outcome.name}: {outcome.status}"
+            + (f" · {stopped} stopped" if stopped else "")
+            + f" — {outcome.name}: {outcome.status}"
             + (f" ({outcome.message})" if outcome.message else "")
         )
 
@@ -193,8 +216,9 @@ def _skip_finished(experiment: Experiment, progress: Progress) -> list[RunSpec]:
     """Report the runs that finished in an earlier sweep; return the others."""
     todo = []
     for spec in experiment.runs:
-        if run_state(Path(spec.config.logdir) / spec.name) == "done":
-            progress.add(Outcome(spec.name, "skipped", "finished earlier"))
+        run_dir = Path(spec.config.logdir) / spec.name
+        if (state := run_state(run_dir)) in SKIPPED:
+            progress.add(Outcome(spec.name, "skipped", skip_message(run_dir, state)))
         else:
             todo.append(spec)
     return todo
@@ -305,12 +329,13 @@ def run_ray(
 
 
 def exit_code(outcomes: list[Outcome]) -> int:
-    """0 when every run finished, 1 when any failed or was interrupted."""
-    return 0 if all(o.status in ("done", "skipped") for o in outcomes) else 1
+    """0 when every run reached an end (finished, or stopped itself), 1 when any failed or
+    was interrupted."""
+    return 0 if all(o.status in ("done", "stopped", "skipped") for o in outcomes) else 1
 
 
 def report_failures(outcomes: list[Outcome], out: Callable[[str], None]) -> None:
-    """One line per run that did not finish, with its error."""
+    """One line per run that did not finish (or stopped itself), with its error."""
     for o in outcomes:
         if o.status not in ("done", "skipped"):
             out(f"{o.status}: {o.name}: {o.message}")

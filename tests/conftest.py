@@ -144,12 +144,13 @@ def _write_run_record(
     tasks: list[str],
     success: Any,
     finished: bool = True,
+    **config: Any,
 ) -> None:
-    """A run folder as ``mtrl train`` leaves it for the report: ``config.yaml``, real event
-    files holding ``success[evals, K]`` (one evaluation every 100 steps) and, when
-    ``finished``, the ``finished.json`` marker."""
+    """A run folder as ``mtrl train`` leaves it for the report: ``config.yaml`` (with
+    ``config``'s extra keys), real event files holding ``success[evals, K]`` (one evaluation
+    every 100 steps) and, when ``finished``, the ``finished.json`` marker."""
     folder.mkdir(parents=True)
-    cfg = dict(method=method, transform=transform, seed=seed, tasks=",".join(tasks))
+    cfg = dict(method=method, transform=transform, seed=seed, tasks=",".join(tasks), **config)
     (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
     writer = SummaryWriter(str(folder))
     for i, row in enumerate(success):

@@ -175,6 +175,43 @@ def test_stl_sweep_rerun_skips_and_the_report_is_unchanged(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_a_run_that_stops_itself_is_an_outcome_never_retried_and_counted(tmp_path, capsys):
+    # affine(1e300, 0) is finite in float64 and inf in the float32 replay: every update is
+    # non-finite, so the guard stops the run (deterministically: a resume would stop again)
+    transforms = ["none", "task1:affine(1e300,0)"]
+    path = experiment_file(tmp_path, methods=["mean"], transforms=transforms, seeds=[0])
+    path.write_text(path.read_text() + "max_nonfinite_updates: 3\n")
+    storage = tmp_path / "runs"
+    args = ["sweep", str(path), "--storage", str(storage), "--max-parallel", "1"]
+    assert main(args) == 0  # an outcome, not a failure
+    err = capsys.readouterr().err
+    assert "1 done · 0 skipped · 0 running · 0 left · 0 failed · 1 stopped" in err, err
+    stopped = storage / "tiny" / "mean__task1-affine1e300_0__s0"
+    marker = json.loads((stopped / "stopped.json").read_text())
+    assert "updates in a row had non-finite losses or gradients" in marker["reason"]
+    assert set(marker["code"]) and "commit" in marker
+    assert not (stopped / "finished.json").exists()
+    events = {p: p.stat().st_mtime_ns for p in stopped.glob("events.out.tfevents.*")}
+
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "mean__task1-affine1e300_0__s0: skipped (stopped itself earlier: " in err, err
+    assert {p: p.stat().st_mtime_ns for p in stopped.glob("events.out.tfevents.*")} == events
+
+    runs, notes = results.load_runs(storage / "tiny")
+    (run,) = [r for r in runs if r.transform != "none"]
+    assert run.stopped == marker["reason"]
+    assert run.steps.tolist() == [15, 30] and not run.success.any()  # 0 after the stop
+    assert notes == [
+        f"{stopped.name}: stopped itself ({marker['reason']}); every task scores 0 at its "
+        "evaluations (it stopped before the first)"
+    ]
+    assert main(["report", str(storage / "tiny"), "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert "| mean | drawer-close-v3-affine1e+300_0 | 1 (1 stopped) |" in text
+
+
+@pytest.mark.slow
 def test_multi_task_run_writes_the_finished_marker_last(tiny):
     # the stl trainer's marker: tests/mtrl/test_stl.py
     from mtrl.sweep import run_state
@@ -317,6 +354,24 @@ def test_an_unfinished_run_is_left_out_unless_partial(tmp_path, run_record, caps
     assert notes == [
         "mean__s1: finished before finished.json existed: which code it ran is unknown"
     ]
+
+    # a run that stopped itself counts: 0 at each evaluation it did not reach, its best kept
+    stopped = tmp_path / "mean__s2"
+    config = dict(total_steps=400, eval_interval=100)
+    run_record(stopped, "mean", [], 2, ["a", "b"], [[0.5, 1.0]], finished=False, **config)
+    (stopped / "stopped.json").write_text(json.dumps({"reason": "3 updates in a row"}))
+    runs, notes = results.load_runs(tmp_path)
+    assert [r.seed for r in runs] == [0, 1, 2]
+    assert runs[2].steps.tolist() == [100, 200, 300, 400]
+    assert runs[2].success.tolist() == [[0.5, 1.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+    assert runs[2].scores("best").tolist() == [0.5, 1.0] and not runs[2].scores("final").any()
+    assert notes[-1] == (
+        "mean__s2: stopped itself (3 updates in a row); every task scores 0 at its "
+        "evaluations after step 100"
+    )
+    (g,) = results.group_stats(runs)
+    assert g.stopped == 1 and g.seeds == [0, 1, 2]
+    shutil.rmtree(stopped)
 
     # nothing finished: exit 2, and the line says how to see the unfinished runs
     (tmp_path / "mean__s1" / "model.pt").unlink()
