@@ -141,14 +141,16 @@ def load_runs(root: str | Path, partial: bool = False) -> tuple[list[RunCurves],
         except ConfigError as err:
             notes.append(f"{run.name}: {err}, left out")
             continue
-        stopped = None if is_finished(run) else stopped_reason(run)
-        if not (partial or is_finished(run) or stopped is not None):
+        finished = is_finished(run)
+        stopped = None if finished else stopped_reason(run)
+        if not (partial or finished or stopped is not None):
             unfinished += 1
             notes.append(f"{run.name}: unfinished (no {FINISHED}), left out")
             continue
         tasks = str(cfg.get("tasks", "")).split(",")
         scalars, seconds = read_run(run)
-        if stopped is None and any(f"success/{t}" not in scalars for t in tasks):
+        logged = all(f"success/{t}" in scalars for t in tasks)
+        if not logged and stopped is None:
             heldout = any(k.startswith("heldout/success/") for k in scalars)
             why = (
                 "evaluated on held-out goals only (heldout/ tags)"
@@ -157,7 +159,6 @@ def load_runs(root: str | Path, partial: bool = False) -> tuple[list[RunCurves],
             )
             notes.append(f"{run.name}: {why}, left out")
             continue
-        logged = all(f"success/{t}" in scalars for t in tasks)
         steps, success = per_task(scalars, "success", tasks) if logged else _no_evaluation(tasks)
         if stopped is not None:
             reached = int(steps[-1]) if len(steps) else 0
