@@ -10,9 +10,13 @@ import numpy as np
 
 from reward_transforms.maps import RewardMap
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""The largest reward the replay buffers (float32, ours and SB3's) hold as a finite number."""
+
 
 class NonFiniteReward(ArithmeticError):
-    """A task's reward (raw from the env, or after its map) is NaN or infinite."""
+    """A task's reward (raw from the env, or after its map) is NaN, infinite, or finite only
+    in float64: beyond ``FLOAT32_MAX`` it would reach the networks as inf."""
 
 
 def transform_rewards(
@@ -24,7 +28,8 @@ def transform_rewards(
     """``raw[j]`` through ``maps[j]`` (where given); raise ``NonFiniteReward`` on NaN or inf.
 
     Position ``j`` is task ``task_ids[j]`` named ``task_names[j]``; the error names the
-    task and, when the map made the value non-finite, the map and the raw reward. The one
+    task and, when the map made the value non-finite, the map and the raw reward. A value
+    beyond float32's range counts as non-finite: the replay stores float32. The one
     check both wrappers (the multi-task vector env and ``stl``'s single envs) go through.
     """
     raw = np.asarray(raw, dtype=np.float64)
@@ -32,14 +37,17 @@ def transform_rewards(
     with np.errstate(over="ignore", invalid="ignore"):  # reported below, by task
         for j, fn in maps.items():
             out[j : j + 1] = fn(raw[j : j + 1])
-    if not np.isfinite(out).all():
-        j = int(np.flatnonzero(~np.isfinite(out))[0])
+    held = np.abs(out) <= FLOAT32_MAX  # False for NaN and inf too
+    if not held.all():
+        j = int(np.flatnonzero(~held)[0])
         what = f"task{task_ids[j]} ({task_names[j]})"
+        beyond = "" if not np.isfinite(out[j]) else " (beyond float32, the replay's dtype)"
         if not np.isfinite(raw[j]):
             raise NonFiniteReward(f"the env returned a non-finite reward {raw[j]} for {what}")
-        raise NonFiniteReward(
-            f"reward map {maps[j]} overflowed for {what}: raw reward {raw[j]:.6g} -> {out[j]}"
-        )
+        if j not in maps:
+            raise NonFiniteReward(f"the env returned a reward {raw[j]:.6g} for {what}{beyond}")
+        mapped = f"raw reward {raw[j]:.6g} -> {out[j]}{beyond}"
+        raise NonFiniteReward(f"reward map {maps[j]} overflowed for {what}: {mapped}")
     return out
 
 

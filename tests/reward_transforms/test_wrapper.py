@@ -4,6 +4,7 @@ import pytest
 
 import envs
 from reward_transforms import NonFiniteReward, RewardTransform, TaskRewardTransform, make_map
+from reward_transforms.wrapper import FLOAT32_MAX, transform_rewards
 
 
 def test_only_the_chosen_task_is_transformed_and_raw_passes_through():
@@ -61,6 +62,25 @@ def test_single_env_wrapper_stops_a_non_finite_env_reward_naming_the_task():
     with pytest.raises(NonFiniteReward, match=expected):
         env.step(env.action_space.sample())
     env.close()
+
+
+def test_a_reward_finite_in_float64_but_not_in_float32_is_stopped_too():
+    # the replay stores float32: exp(100) = 2.7e43 would reach the networks as inf
+    env = _single(100.0, "exp")
+    env.reset(seed=0)
+    with pytest.raises(NonFiniteReward) as err:
+        env.step(env.action_space.sample())
+    env.close()
+    assert str(err.value) == (
+        "reward map exp overflowed for task1 (drawer-close-v3): raw reward 100 -> "
+        f"{np.exp(100.0)} (beyond float32, the replay's dtype)"
+    )
+    ids, names = [0, 1], ["reach-v3", "drawer-close-v3"]
+    with pytest.raises(NonFiniteReward, match=r"env returned a reward 1e\+39 for task0 "):
+        transform_rewards(np.array([1e39, 0.5]), {}, ids, names)
+    # the largest float32-finite values pass, unchanged: exp(88) = 1.65e38 < 3.4e38
+    out = transform_rewards(np.array([-FLOAT32_MAX, 88.0]), {1: make_map("exp")}, ids, names)
+    assert out.tolist() == [-FLOAT32_MAX, np.exp(88.0)]
 
 
 class _ConstantRewards(gym.vector.VectorWrapper):
