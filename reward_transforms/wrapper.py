@@ -25,11 +25,11 @@ def transform_rewards(
     task_ids: Sequence[int],
     task_names: Sequence[str],
 ) -> np.ndarray:
-    """``raw[j]`` through ``maps[j]`` (where given); raise ``NonFiniteReward`` on NaN or inf.
+    """``raw[j]`` through ``maps[j]`` (where given); ``NonFiniteReward`` unless |r| ≤ float32 max.
 
     Position ``j`` is task ``task_ids[j]`` named ``task_names[j]``; the error names the
-    task and, when the map made the value non-finite, the map and the raw reward. A value
-    beyond float32's range counts as non-finite: the replay stores float32. The one
+    task and, when the map pushed the value out of range, the map and the raw reward. NaN,
+    inf and a finite value beyond float32's range all fail: the replay stores float32. The one
     check both wrappers (the multi-task vector env and ``stl``'s single envs) go through.
     """
     raw = np.asarray(raw, dtype=np.float64)
