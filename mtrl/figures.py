@@ -5,6 +5,7 @@ mechanism (each task's critic loss, critic weight share and temperature over tra
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,15 +28,32 @@ def _pyplot():
 
 
 def _save(fig: Figure, path: Path) -> None:
-    """Lay the figure out, write it as PNG (100 dpi) and free it."""
-    fig.tight_layout()
+    """Lay the figure out (unless it has a layout engine), write it as PNG (100 dpi), free it."""
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(path, dpi=100)
     _pyplot().close(fig)
 
 
-def _method_colors(stats: list[GroupStats]) -> dict[str, str]:
-    methods = list(dict.fromkeys(g.method for g in stats))
-    return {m: f"C{i % 10}" for i, m in enumerate(methods)}
+Colors = dict[str, tuple[float, float, float, float]]
+
+
+def method_colors(methods: Iterable[str]) -> Colors:
+    """One colour per method, the same in every figure that gets the same ``methods``: the
+    names sorted, on tab20's dark shades and then its light ones (20 before one repeats;
+    matplotlib's default cycle repeats after 10, and a report can hold 12 methods)."""
+    import matplotlib
+
+    palette = matplotlib.colormaps["tab20"]
+    order = [*range(0, 20, 2), *range(1, 20, 2)]
+    return {m: palette(order[i % 20]) for i, m in enumerate(sorted(set(methods)))}
+
+
+def _legend_outside(fig: Figure, ax) -> None:
+    """The figure's one legend, to the right of its panels, where it hides no curve."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", fontsize=7)
 
 
 def plot_headline(rows: list[HeadlineRow], path: Path) -> None:
@@ -90,18 +108,23 @@ def plot_headline(rows: list[HeadlineRow], path: Path) -> None:
     _save(fig, path)
 
 
-def plot_curves(stats: list[GroupStats], path: Path) -> None:
+def plot_curves(stats: list[GroupStats], path: Path, colors: Colors | None = None) -> None:
     """Mean success vs env steps per method, ± SEM bands, one panel per transform."""
     plt = _pyplot()
     transforms = list(dict.fromkeys(g.transform for g in stats))
+    colors = colors or method_colors(g.method for g in stats)
     fig, axes = plt.subplots(
-        1, len(transforms), figsize=(5 * len(transforms), 3.8), squeeze=False, sharey=True
+        1,
+        len(transforms),
+        figsize=(4.5 * len(transforms) + 1.8, 3.8),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
     )
-    colors = _method_colors(stats)
     for ax, transform in zip(axes[0], transforms, strict=True):
-        for g in (g for g in stats if g.transform == transform):
+        for g in sorted((g for g in stats if g.transform == transform), key=lambda g: g.method):
             c = colors[g.method]
-            ax.plot(g.curve_steps, g.curve_mean, color=c, label=f"{g.method} (n={len(g.seeds)})")
+            ax.plot(g.curve_steps, g.curve_mean, color=c, label=g.method)
             ax.fill_between(
                 g.curve_steps,
                 g.curve_mean - g.curve_sem,
@@ -109,31 +132,34 @@ def plot_curves(stats: list[GroupStats], path: Path) -> None:
                 color=c,
                 alpha=0.2,
             )
-        ax.set_title(f"transform: {transform}")
+        ax.set_title(f"transform: {transform}", fontsize=10)
         ax.set_xlabel("env steps per task")
         ax.set_ylim(-0.02, 1.02)
-        ax.legend(fontsize=8)
-    axes[0][0].set_ylabel("mean success rate (± SEM over seeds)")
+    axes[0][0].set_ylabel("mean success over tasks (± SEM over seeds)")
+    _legend_outside(fig, max(axes[0], key=lambda ax: len(ax.get_lines())))
     _save(fig, path)
 
 
-def plot_per_task(stats: list[GroupStats], transform: str, path: Path) -> None:
+def plot_per_task(
+    stats: list[GroupStats], transform: str, path: Path, colors: Colors | None = None
+) -> None:
     """Small multiples: one panel per task, one line per method (mean over seeds, ± SEM
     band), for one transform."""
     plt = _pyplot()
-    chosen = [g for g in stats if g.transform == transform]
+    chosen = sorted((g for g in stats if g.transform == transform), key=lambda g: g.method)
+    colors = colors or method_colors(g.method for g in stats)
     tasks = chosen[0].tasks
     cols = min(5, len(tasks))
     rows = math.ceil(len(tasks) / cols)
     fig, axes = plt.subplots(
         rows,
         cols,
-        figsize=(max(7.0, 3 * cols), 2.6 * rows),
+        figsize=(3.2 * cols + 1.8, 2.8 * rows + 0.4),
         squeeze=False,
         sharex=True,
         sharey=True,
+        layout="constrained",
     )
-    colors = _method_colors(stats)
     for i, ax in enumerate(axes.flat):
         if i >= len(tasks):
             ax.set_visible(False)
@@ -145,56 +171,78 @@ def plot_per_task(stats: list[GroupStats], transform: str, path: Path) -> None:
         ax.set_title(tasks[i], fontsize=9)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("env steps per task", fontsize=8)
-    axes.flat[0].legend(fontsize=7)
+    _legend_outside(fig, axes.flat[0])
     fig.suptitle(f"per-task success (mean ± SEM over seeds), transform: {transform}", fontsize=10)
     _save(fig, path)
 
 
-def plot_robustness(stats: list[GroupStats], path: Path) -> None:
-    """Final mean success per method, a bar per transform (none first), ± SEM."""
+def plot_robustness(rows: list[HeadlineRow], path: Path) -> bool:
+    """What each map costs the tasks it does not touch: per method, a bar per map of the
+    unmapped tasks' final-success IQM without the map minus with it (``HeadlineRow.drop``),
+    with its 95 % stratified-bootstrap interval; 0 is a method the map leaves alone. False
+    (nothing written) when no row is on final success."""
+    rows = [r for r in rows if r.statistic == "final"]
+    if not rows:
+        return False
     plt = _pyplot()
-    methods = list(dict.fromkeys(g.method for g in stats))
-    transforms = list(dict.fromkeys(g.transform for g in stats))
-    transforms.sort(key=lambda t: t != "none")
-    by_key = {(g.method, g.transform): g for g in stats}
-    width = 0.8 / len(transforms)
-    fig, ax = plt.subplots(figsize=(max(7, 0.6 * len(methods) * len(transforms)), 3.8))
-    for j, transform in enumerate(transforms):
-        xs, ys, es = [], [], []
-        for i, method in enumerate(methods):
-            if (method, transform) in by_key:
-                g = by_key[method, transform]
-                xs.append(i + (j - (len(transforms) - 1) / 2) * width)
-                ys.append(g.final_mean)
-                es.append(g.final_sem)
-        ax.bar(xs, ys, width, yerr=es, capsize=3, label=transform)
-    ax.set_xticks(range(len(methods)), methods)
-    ax.set_ylabel("final mean success (± SEM)")
-    ax.set_ylim(0, 1.05)
-    ax.set_title("robustness: success with and without each reward transform", fontsize=10)
-    ax.legend(fontsize=8)
+    methods = sorted(dict.fromkeys(r.method for r in rows))
+    maps = list(dict.fromkeys(r.transform for r in rows))
+    by_key = {(r.method, r.transform): r for r in rows}
+    width = 0.8 / len(maps)
+    fig, ax = plt.subplots(
+        figsize=(max(7.0, 0.35 * len(methods) * len(maps) + 3.0), 3.8), layout="constrained"
+    )
+    for j, transform in enumerate(maps):
+        shift = (j - (len(maps) - 1) / 2) * width
+        present = [
+            (i, by_key[m, transform]) for i, m in enumerate(methods) if (m, transform) in by_key
+        ]
+        drops = [r.drop for _, r in present]
+        ax.bar(
+            [i + shift for i, _ in present],
+            [d.value for d in drops],
+            width,
+            yerr=[[d.value - d.low for d in drops], [d.high - d.value for d in drops]],
+            capsize=3,
+            color=f"C{j}",
+            label=f"map {transform}",
+        )
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(methods)), methods, fontsize=8, rotation=30)
+    ax.set_ylim(min(-0.1, ax.get_ylim()[0]), max(1.0, ax.get_ylim()[1]))
+    ax.set_ylabel("drop of the other tasks'\nfinal success (IQM, 95% CI)")
+    ax.set_title(
+        "robustness: what each map costs the tasks whose reward it leaves alone (0: nothing)",
+        fontsize=10,
+    )
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
+    return True
 
 
-def plot_profiles(runs: list[RunCurves], transform: str, path: Path) -> None:
+def plot_profiles(
+    runs: list[RunCurves], transform: str, path: Path, colors: Colors | None = None
+) -> None:
     """Performance profiles of final per-task success under one map: the fraction of
     runs × tasks above τ, with 95 % bands, one line per method."""
     plt = _pyplot()
     groups: dict[str, list[RunCurves]] = {}
-    for run in runs:
+    for run in sorted(runs, key=lambda r: r.method):
         if run.transform == transform:
             groups.setdefault(run.method, []).append(run)
+    colors = colors or method_colors(groups)
     scores = {m: np.stack([r.scores("final") for r in g]) for m, g in groups.items()}
     taus = np.linspace(0.0, 1.0, 21)
     profiles, bands = rl_stats.performance_profile(scores, taus)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for i, method in enumerate(scores):
-        ax.plot(taus, profiles[method], color=f"C{i % 10}", label=method)
-        ax.fill_between(taus, bands[method][0], bands[method][1], color=f"C{i % 10}", alpha=0.15)
+    fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
+    for method in scores:
+        c = colors[method]
+        ax.plot(taus, profiles[method], color=c, label=method)
+        ax.fill_between(taus, bands[method][0], bands[method][1], color=c, alpha=0.15)
     ax.set_xlabel("final success τ")
     ax.set_ylabel("fraction of runs × tasks with success > τ")
     ax.set_title(f"performance profiles, map: {transform}", fontsize=10)
-    ax.legend(fontsize=7)
+    _legend_outside(fig, ax)
     _save(fig, path)
 
 

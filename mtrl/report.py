@@ -185,18 +185,18 @@ def write_report(
         raise ConfigError(f"mtrl report: cannot write to {out}: {why}") from None
     head, rows = table_rows(stats)
     thead, trows = per_task_rows(stats)
-    pictures = ["curves.png", "robustness.png"]
+    colors = figures.method_colors(r.method for r in runs)  # one colour per method throughout
+    pictures = ["curves.png"]
     for transform in dict.fromkeys(g.transform for g in stats):
         name = f"per_task_{transform}.png"
-        figures.plot_per_task(stats, transform, out / name)
+        figures.plot_per_task(stats, transform, out / name, colors)
         pictures.append(name)
-    figures.plot_curves(stats, out / "curves.png")
-    figures.plot_robustness(stats, out / "robustness.png")
+    figures.plot_curves(stats, out / "curves.png", colors)
     write_csv(stats, out / "results.csv")
     mapped = [t for t in dict.fromkeys(g.transform for g in stats) if t != "none"]
     for transform in ["none", *mapped]:
         if any(r.transform == transform for r in runs):
-            figures.plot_profiles(runs, transform, out / f"profile_{transform}.png")
+            figures.plot_profiles(runs, transform, out / f"profile_{transform}.png", colors)
             pictures.append(f"profile_{transform}.png")
     for transform in mapped:
         if figures.plot_mechanism(runs, transform, out / f"mechanism_{transform}.png"):
@@ -215,6 +215,8 @@ def write_report(
     if every_line:
         figures.plot_headline(every_line, out / "headline.png")
         pictures.insert(0, "headline.png")
+    if figures.plot_robustness(every_line, out / "robustness.png"):
+        pictures.insert(1, "robustness.png")
     text = "\n\n".join(
         [
             f"# Report: {Path(root).name}",

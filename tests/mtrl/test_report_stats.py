@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.container import BarContainer
 from torch.utils.tensorboard import SummaryWriter
 
 from mtrl import report, results
@@ -234,3 +235,58 @@ def test_the_report_reads_each_run_s_event_files_once(tmp_path, run_record, monk
     write_report(tmp_path / "runs", tmp_path / "out")
     assert (tmp_path / "out" / "mechanism_b-exp.png").exists()
     assert sorted(loads) == ["dibs__s0", "dibs__s1", "mean__s0", "mean__s1"]
+
+
+def _drawn(monkeypatch, root, out):
+    """Write the report of ``root`` and keep its figures, by file name, instead of saving."""
+    from mtrl import figures
+
+    kept = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path: kept.setdefault(path.name, fig))
+    report.write_report(root, out)
+    return kept
+
+
+def test_a_method_has_one_colour_in_every_figure_and_no_two_share_one(
+    study, tmp_path, run_record, monkeypatch
+):
+    from mtrl import figures
+
+    root, _ = study
+    # a method with no mapped runs, sorting first: a figure that coloured only its own
+    # methods would shift every other method's colour between the two maps' figures
+    for seed in range(2):
+        run_record(root / f"cagrad__0__s{seed}", "cagrad", [], seed, TASKS, [[1.0, 1.0, 1.0]])
+    kept = _drawn(monkeypatch, root, tmp_path / "out")
+    seen: dict[str, set] = {}
+    for name in ("curves.png", "per_task_none.png", "per_task_c-exp.png", "profile_c-exp.png"):
+        for line in (line for ax in kept[name].axes for line in ax.lines):
+            seen.setdefault(line.get_label().split(" (n=")[0], set()).add(line.get_color())
+    assert set(seen) == {"cagrad", "dibs", "mean"}
+    assert all(len(c) == 1 for c in seen.values()), seen
+    assert len({next(iter(c)) for c in seen.values()}) == 3
+    twelve = figures.method_colors(f"method{i}" for i in range(12))
+    assert len(set(twelve.values())) == 12  # matplotlib's default cycle repeats after 10
+
+
+def test_the_robustness_figure_draws_each_map_s_drop_with_its_interval(
+    study, tmp_path, run_record, monkeypatch
+):
+    root, _ = study
+    kept = _drawn(monkeypatch, root, tmp_path / "out")
+    (ax,) = kept["robustness.png"].axes
+    rows = sorted(results.headline_rows(results.load_runs(root)[0]), key=lambda r: r.method)
+    np.testing.assert_allclose([p.get_height() for p in ax.patches], [r.drop.value for r in rows])
+    (bars,) = [c for c in ax.containers if isinstance(c, BarContainer)]
+    segments = bars.errorbar.lines[2][0].get_segments()  # per bar: [[x, low], [x, high]]
+    low, high = ([s[k, 1] for s in segments] for k in (0, 1))
+    np.testing.assert_allclose(low, [r.drop.low for r in rows])
+    np.testing.assert_allclose(high, [r.drop.high for r in rows])
+    assert "![robustness.png](robustness.png)" in (tmp_path / "out" / "results.md").read_text()
+
+    # no map, no drop to draw: the report neither writes nor links the figure
+    bare = tmp_path / "bare"
+    for seed in range(2):
+        run_record(bare / f"mean__s{seed}", "mean", [], seed, TASKS, [[1.0, 0.5, 0.0]])
+    assert "robustness.png" not in _drawn(monkeypatch, bare, tmp_path / "bare_out")
+    assert "robustness" not in (tmp_path / "bare_out" / "results.md").read_text()
