@@ -211,7 +211,7 @@ def plot_robustness(rows: list[HeadlineRow], path: Path) -> bool:
     ax.set_xticks(range(len(methods)), methods, fontsize=8, rotation=30)
     ax.set_ylim(min(-0.1, ax.get_ylim()[0]), max(1.0, ax.get_ylim()[1]))
     ax.set_ylabel("drop of the other tasks'\nfinal success (IQM, 95% CI)")
-    ax.set_title(
+    fig.suptitle(  # the figure's, not the axes': the legend beside them narrows the axes
         "robustness: what each map costs the tasks whose reward it leaves alone (0: nothing)",
         fontsize=10,
     )
