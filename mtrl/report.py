@@ -13,13 +13,16 @@ from mtrl import figures
 from mtrl.config import ConfigError
 from mtrl.results import (
     BOOTSTRAP_SAMPLES,
+    LATE_FRACTION,
     STATISTICS,
     GroupStats,
     HeadlineRow,
     RunCurves,
+    ScaleRow,
     group_stats,
     headline_rows,
     load_runs,
+    scale_rows,
 )
 
 
@@ -170,6 +173,36 @@ def headline_table(rows: list[HeadlineRow]) -> tuple[list[str], list[list[str]]]
     return head, body
 
 
+def _g(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2g}"
+
+
+def scale_table(rows: list[ScaleRow]) -> tuple[list[str], list[list[str]]]:
+    """``scale_rows`` as a table (two significant digits)."""
+    head = [
+        "method",
+        "map",
+        "other tasks' value, no map",
+        "other tasks' value, map",
+        "their critic loss, no map",
+        "their critic loss, map",
+        "mapped tasks' critic weight share",
+    ]
+    body = [
+        [
+            r.method,
+            r.transform,
+            _g(r.value_none),
+            _g(r.value_mapped),
+            _g(r.critic_loss_none),
+            _g(r.critic_loss_mapped),
+            _g(r.mapped_share),
+        ]
+        for r in rows
+    ]
+    return head, body
+
+
 def write_report(
     root: str | Path, out: str | Path | None = None, partial: bool = False
 ) -> tuple[list[GroupStats], str]:
@@ -217,6 +250,18 @@ def write_report(
         pictures.insert(0, "headline.png")
     if figures.plot_robustness(every_line, out / "robustness.png"):
         pictures.insert(1, "robustness.png")
+    scale = scale_rows(runs)
+    if scale:
+        headline += [
+            "## Mechanism: the other tasks' value scale",
+            "Late in training (each run's last "
+            f"{LATE_FRACTION:.1%} of logged steps, median; then the median over seeds): "
+            "the unmapped tasks' value estimate −L_π (the negated actor loss) and critic "
+            "loss without and with the map, and the mapped tasks' share of the critic "
+            "combiner's weights under it. A map that reaches the other tasks through the "
+            "shared critic shows as their values leaving the scale of their own rewards.",
+            markdown(*scale_table(scale)),
+        ]
     text = "\n\n".join(
         [
             f"# Report: {Path(root).name}",

@@ -13,7 +13,9 @@ The study's headline (``headline_rows``), per method and reward map, on both sta
 (final success, the honest one; the best evaluation over training, the paper's): the
 IQM success of the tasks whose reward is *not* mapped, without and with the map, the
 drop with its interval, the mapped task's own success, and P(dibs > method) under the
-map. A run whose compute path changed since it finished (``mtrl.provenance``) is
+map; and the mechanism behind it as numbers (``scale_rows``): the unmapped tasks'
+value estimate and critic loss late in training, without and with the map. A run whose
+compute path changed since it finished (``mtrl.provenance``) is
 noted as stale. A run that has not finished (no ``finished.json``) is left out unless
 ``partial``: its last evaluation is not its final one, and mid-sweep it would pull a
 cell's "final" success towards the start of training. A run that stopped itself
@@ -385,6 +387,77 @@ def headline_rows(runs: list[RunCurves], statistic: str = "final") -> list[Headl
                 drop=rl_stats.iqm_difference(x_none, x_map),
                 mapped_task=rl_stats.iqm(_scores(members, statistic, mapped)),
                 dibs_better=better,
+            )
+        )
+    return rows
+
+
+LATE_FRACTION = 0.125
+"""The part of training ``scale_rows`` reads: the last eighth of a run's logged steps (the
+study's last 10k of 80k env steps per task)."""
+
+
+@dataclass
+class ScaleRow:
+    """The mechanism as numbers, for one method under one map: the unmapped tasks' value
+    estimate ``−L_π`` and critic loss late in training, without the map and with it, and
+    the mapped tasks' share of the critic combiner's weights under the map. Each value:
+    the median over seeds of a run's median over its last ``LATE_FRACTION`` of logged
+    steps (of the mean over the unmapped tasks); ``None`` where no run logged the tag."""
+
+    method: str
+    transform: str
+    value_none: float | None
+    value_mapped: float | None
+    critic_loss_none: float | None
+    critic_loss_mapped: float | None
+    mapped_share: float | None
+
+
+def _late(run: RunCurves, prefix: str, tasks: list[int]) -> float | None:
+    """``run``'s median over its last ``LATE_FRACTION`` of steps of ``<prefix>/<task>``
+    averaged over ``tasks`` (indices); the share of ``tasks`` in the sum over every task
+    when ``prefix`` is a weight. None when not logged."""
+    names = run.tasks
+    if any(f"{prefix}/{t}" not in run.scalars for t in names):
+        return None
+    steps, values = per_task(run.scalars, prefix, names)
+    if not len(steps):
+        return None
+    late = values[steps >= steps[-1] - LATE_FRACTION * steps[-1]]
+    if prefix.startswith("combine/"):
+        per_step = late[:, tasks].sum(axis=1) / np.clip(late.sum(axis=1), 1e-30, None)
+    else:
+        per_step = late[:, tasks].mean(axis=1)
+    return float(np.median(per_step))
+
+
+def _median_over(members: list[RunCurves], prefix: str, tasks: list[int], sign: float = 1.0):
+    found = [v for v in (_late(r, prefix, tasks) for r in members) if v is not None]
+    return sign * float(np.median(found)) if found else None
+
+
+def scale_rows(runs: list[RunCurves]) -> list[ScaleRow]:
+    """Per method × map (the headline's cells): see ``ScaleRow``."""
+    groups: dict[tuple[str, str], list[RunCurves]] = {}
+    for run in runs:
+        groups.setdefault((run.method, run.transform), []).append(run)
+    rows = []
+    for (method, transform), members in groups.items():
+        plain = groups.get((method, "none"))
+        if transform == "none" or not plain or not members[0].mapped:
+            continue
+        mapped = list(members[0].mapped)
+        others = [i for i in range(len(members[0].tasks)) if i not in mapped]
+        rows.append(
+            ScaleRow(
+                method=method,
+                transform=transform,
+                value_none=_median_over(plain, "loss/actor", others, -1.0),
+                value_mapped=_median_over(members, "loss/actor", others, -1.0),
+                critic_loss_none=_median_over(plain, "loss/critic", others),
+                critic_loss_mapped=_median_over(members, "loss/critic", others),
+                mapped_share=_median_over(members, "combine/critic/weight", mapped),
             )
         )
     return rows

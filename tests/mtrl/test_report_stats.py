@@ -290,3 +290,51 @@ def test_the_robustness_figure_draws_each_map_s_drop_with_its_interval(
         run_record(bare / f"mean__s{seed}", "mean", [], seed, TASKS, [[1.0, 0.5, 0.0]])
     assert "robustness.png" not in _drawn(monkeypatch, bare, tmp_path / "bare_out")
     assert "robustness" not in (tmp_path / "bare_out" / "results.md").read_text()
+
+
+def test_the_mechanism_table_reads_the_other_tasks_late_logs_median_over_seeds(
+    tmp_path, run_record
+):
+    steps = [100 * (i + 1) for i in range(8)]  # the last eighth: steps 700 and 800
+
+    def log(folder, seed, transform, tags):
+        run_record(folder, "dibs", transform, seed, ["a", "b"], [[0.0, 1.0]] * 8)
+        writer = SummaryWriter(str(folder))
+        for tag, per_task_values in tags.items():
+            for task, values in per_task_values.items():
+                for step, value in zip(steps, values, strict=True):
+                    writer.add_scalar(f"{tag}/{task}", value, step)
+        writer.close()
+
+    for seed, scale in enumerate([1.0, 2.0, 6.0]):  # median over seeds 2, mean 3
+        late = [-1.0] * 6 + [-1e5 * scale, -3e5 * scale]  # the whole run's median: -1
+        log(
+            tmp_path / f"dibs__exp__s{seed}",
+            seed,
+            ["b:exp"],
+            {
+                "loss/actor": {"a": late, "b": [-1e7] * 8},
+                "loss/critic": {"a": [5.0] * 6 + [4e3 * scale] * 2, "b": [1e9] * 8},
+                "combine/critic/weight": {"a": [1.0] * 8, "b": [1.0] * 6 + [3.0] * 2},
+            },
+        )
+        log(
+            tmp_path / f"dibs__none__s{seed}",
+            seed,
+            [],
+            {
+                "loss/actor": {"a": [-10.0] * 8, "b": [-1e3] * 8},
+                "loss/critic": {"a": [2.0] * 8, "b": [999.0] * 8},
+            },
+        )
+    (row,) = results.scale_rows(results.load_runs(tmp_path)[0])
+    assert (row.method, row.transform) == ("dibs", "b-exp")
+    assert row.value_none == pytest.approx(10.0)
+    assert row.value_mapped == pytest.approx(4e5)  # seeds' late medians 2e5, 4e5, 1.2e6
+    assert row.critic_loss_none == pytest.approx(2.0)
+    assert row.critic_loss_mapped == pytest.approx(8e3)
+    assert row.mapped_share == pytest.approx(0.75)  # late weights 1 and 3
+    report.write_report(tmp_path, tmp_path / "out")
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert "## Mechanism: the other tasks' value scale" in text
+    assert "| dibs | b-exp | 10 | 4e+05 | 2 | 8e+03 | 0.75 |" in text
