@@ -237,18 +237,26 @@ def test_the_report_reads_each_run_s_event_files_once(tmp_path, run_record, monk
     assert sorted(loads) == ["dibs__s0", "dibs__s1", "mean__s0", "mean__s1"]
 
 
-def _drawn(monkeypatch, root, out):
-    """Write the report of ``root`` and keep its figures, by file name, instead of saving."""
+@pytest.fixture
+def drawn(monkeypatch):
+    """Write a report and keep its figures, by file name, instead of saving them; the
+    figures are closed when the test ends."""
+    import matplotlib.pyplot as plt
+
     from mtrl import figures
 
-    kept = {}
-    monkeypatch.setattr(figures, "_save", lambda fig, path: kept.setdefault(path.name, fig))
-    report.write_report(root, out)
-    return kept
+    def write(root, out):
+        kept = {}
+        monkeypatch.setattr(figures, "_save", lambda fig, path: kept.setdefault(path.name, fig))
+        report.write_report(root, out)
+        return kept
+
+    yield write
+    plt.close("all")
 
 
 def test_a_method_has_one_colour_in_every_figure_and_no_two_share_one(
-    study, tmp_path, run_record, monkeypatch
+    study, tmp_path, run_record, drawn
 ):
     from mtrl import figures
 
@@ -257,7 +265,7 @@ def test_a_method_has_one_colour_in_every_figure_and_no_two_share_one(
     # methods would shift every other method's colour between the two maps' figures
     for seed in range(2):
         run_record(root / f"cagrad__0__s{seed}", "cagrad", [], seed, TASKS, [[1.0, 1.0, 1.0]])
-    kept = _drawn(monkeypatch, root, tmp_path / "out")
+    kept = drawn(root, tmp_path / "out")
     seen: dict[str, set] = {}
     for name in ("curves.png", "per_task_none.png", "per_task_c-exp.png", "profile_c-exp.png"):
         for line in (line for ax in kept[name].axes for line in ax.lines):
@@ -270,10 +278,10 @@ def test_a_method_has_one_colour_in_every_figure_and_no_two_share_one(
 
 
 def test_the_robustness_figure_draws_each_map_s_drop_with_its_interval(
-    study, tmp_path, run_record, monkeypatch
+    study, tmp_path, run_record, drawn
 ):
     root, _ = study
-    kept = _drawn(monkeypatch, root, tmp_path / "out")
+    kept = drawn(root, tmp_path / "out")
     (ax,) = kept["robustness.png"].axes
     rows = sorted(results.headline_rows(results.load_runs(root)[0]), key=lambda r: r.method)
     np.testing.assert_allclose([p.get_height() for p in ax.patches], [r.drop.value for r in rows])
@@ -288,7 +296,7 @@ def test_the_robustness_figure_draws_each_map_s_drop_with_its_interval(
     bare = tmp_path / "bare"
     for seed in range(2):
         run_record(bare / f"mean__s{seed}", "mean", [], seed, TASKS, [[1.0, 0.5, 0.0]])
-    assert "robustness.png" not in _drawn(monkeypatch, bare, tmp_path / "bare_out")
+    assert "robustness.png" not in drawn(bare, tmp_path / "bare_out")
     assert "robustness" not in (tmp_path / "bare_out" / "results.md").read_text()
 
 
