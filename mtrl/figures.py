@@ -49,11 +49,16 @@ def method_colors(methods: Iterable[str]) -> Colors:
     return {m: palette(order[i % 20]) for i, m in enumerate(sorted(set(methods)))}
 
 
-def _legend_outside(fig: Figure, ax) -> None:
-    """The figure's one legend, to the right of its panels, where it hides no curve."""
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside right upper", fontsize=7)
+def _legend_outside(fig: Figure, axes) -> None:
+    """The figure's one legend (every label of ``axes`` once, sorted), to the right of its
+    panels, where it hides no curve."""
+    by_label = {}
+    for ax in axes:
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            by_label.setdefault(text, handle)
+    if by_label:
+        labels = sorted(by_label)
+        fig.legend([by_label[t] for t in labels], labels, loc="outside right upper", fontsize=7)
 
 
 def plot_headline(rows: list[HeadlineRow], path: Path) -> None:
@@ -136,7 +141,7 @@ def plot_curves(stats: list[GroupStats], path: Path, colors: Colors | None = Non
         ax.set_xlabel("env steps per task")
         ax.set_ylim(-0.02, 1.02)
     axes[0][0].set_ylabel("mean success over tasks (± SEM over seeds)")
-    _legend_outside(fig, max(axes[0], key=lambda ax: len(ax.get_lines())))
+    _legend_outside(fig, axes.flat)
     _save(fig, path)
 
 
@@ -171,7 +176,7 @@ def plot_per_task(
         ax.set_title(tasks[i], fontsize=9)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("env steps per task", fontsize=8)
-    _legend_outside(fig, axes.flat[0])
+    _legend_outside(fig, axes.flat)
     fig.suptitle(f"per-task success (mean ± SEM over seeds), transform: {transform}", fontsize=10)
     _save(fig, path)
 
@@ -242,7 +247,7 @@ def plot_profiles(
     ax.set_xlabel("final success τ")
     ax.set_ylabel("fraction of runs × tasks with success > τ")
     ax.set_title(f"performance profiles, map: {transform}", fontsize=10)
-    _legend_outside(fig, ax)
+    _legend_outside(fig, [ax])
     _save(fig, path)
 
 

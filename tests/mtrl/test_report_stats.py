@@ -263,16 +263,22 @@ def test_a_method_has_one_colour_in_every_figure_and_no_two_share_one(
     root, _ = study
     # a method with no mapped runs, sorting first: a figure that coloured only its own
     # methods would shift every other method's colour between the two maps' figures
+    # and one with mapped runs only: a legend taken from a single panel would miss one
     for seed in range(2):
         run_record(root / f"cagrad__0__s{seed}", "cagrad", [], seed, TASKS, [[1.0, 1.0, 1.0]])
+        run_record(
+            root / f"famo__1__s{seed}", "famo", ["task2:exp"], seed, TASKS, [[0.0, 0.0, 1.0]]
+        )
     kept = drawn(root, tmp_path / "out")
     seen: dict[str, set] = {}
     for name in ("curves.png", "per_task_none.png", "per_task_c-exp.png", "profile_c-exp.png"):
         for line in (line for ax in kept[name].axes for line in ax.lines):
             seen.setdefault(line.get_label().split(" (n=")[0], set()).add(line.get_color())
-    assert set(seen) == {"cagrad", "dibs", "mean"}
+    assert set(seen) == {"cagrad", "dibs", "famo", "mean"}
     assert all(len(c) == 1 for c in seen.values()), seen
-    assert len({next(iter(c)) for c in seen.values()}) == 3
+    assert len({next(iter(c)) for c in seen.values()}) == 4
+    (legend,) = kept["curves.png"].legends
+    assert [t.get_text() for t in legend.get_texts()] == ["cagrad", "dibs", "famo", "mean"]
     twelve = figures.method_colors(f"method{i}" for i in range(12))
     assert len(set(twelve.values())) == 12  # matplotlib's default cycle repeats after 10
 
