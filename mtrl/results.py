@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,13 +277,18 @@ def sem(values: Sequence[float]) -> float:
     return float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
 
 
-def group_stats(runs: list[RunCurves]) -> list[GroupStats]:
-    """Statistics per method × transform, in first-seen order; drops filled in."""
+def _by_cell(runs: list[RunCurves]) -> dict[tuple[str, str], list[RunCurves]]:
+    """The runs grouped by (method, transform)."""
     groups: dict[tuple[str, str], list[RunCurves]] = {}
     for run in runs:
         groups.setdefault((run.method, run.transform), []).append(run)
+    return groups
+
+
+def group_stats(runs: list[RunCurves]) -> list[GroupStats]:
+    """Statistics per method × transform, in first-seen order; drops filled in."""
     out = []
-    for (method, transform), members in groups.items():
+    for (method, transform), members in _by_cell(runs).items():
         members.sort(key=lambda r: r.seed)
         steps = members[0].steps
         for r in members[1:]:
@@ -356,20 +361,27 @@ def _scores(members: list[RunCurves], statistic: str, tasks: list[int]) -> np.nd
     return np.stack([r.scores(statistic)[tasks] for r in members])
 
 
-def headline_rows(runs: list[RunCurves], statistic: str = "final") -> list[HeadlineRow]:
-    """Per method × reward map: the unmapped tasks' IQM without and with the map, the drop,
-    the mapped task's IQM, and P(dibs > method) on the unmapped tasks under the map."""
-    groups: dict[tuple[str, str], list[RunCurves]] = {}
-    for run in runs:
-        groups.setdefault((run.method, run.transform), []).append(run)
-    rows = []
+Cell = tuple[str, str, list[RunCurves], list[RunCurves], list[int], list[int]]
+
+
+def _mapped_cells(groups: dict[tuple[str, str], list[RunCurves]]) -> Iterator[Cell]:
+    """Every method × map that has the method's unmapped runs beside it: (method, map,
+    its runs, the method's runs without a map, mapped task indices, the other indices)."""
     for (method, transform), members in groups.items():
         plain = groups.get((method, "none"))
         if transform == "none" or not plain or not members[0].mapped:
             continue
-        k = len(members[0].tasks)
         mapped = list(members[0].mapped)
-        others = [i for i in range(k) if i not in mapped]
+        others = [i for i in range(len(members[0].tasks)) if i not in mapped]
+        yield method, transform, members, plain, mapped, others
+
+
+def headline_rows(runs: list[RunCurves], statistic: str = "final") -> list[HeadlineRow]:
+    """Per method × reward map: the unmapped tasks' IQM without and with the map, the drop,
+    the mapped task's IQM, and P(dibs > method) on the unmapped tasks under the map."""
+    groups = _by_cell(runs)
+    rows = []
+    for method, transform, members, plain, mapped, others in _mapped_cells(groups):
         x_none, x_map = _scores(plain, statistic, others), _scores(members, statistic, others)
         dibs = groups.get(("dibs", transform))
         better = None
@@ -439,16 +451,8 @@ def _median_over(members: list[RunCurves], prefix: str, tasks: list[int], sign: 
 
 def scale_rows(runs: list[RunCurves]) -> list[ScaleRow]:
     """Per method × map (the headline's cells): see ``ScaleRow``."""
-    groups: dict[tuple[str, str], list[RunCurves]] = {}
-    for run in runs:
-        groups.setdefault((run.method, run.transform), []).append(run)
     rows = []
-    for (method, transform), members in groups.items():
-        plain = groups.get((method, "none"))
-        if transform == "none" or not plain or not members[0].mapped:
-            continue
-        mapped = list(members[0].mapped)
-        others = [i for i in range(len(members[0].tasks)) if i not in mapped]
+    for method, transform, members, plain, mapped, others in _mapped_cells(_by_cell(runs)):
         rows.append(
             ScaleRow(
                 method=method,
