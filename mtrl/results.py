@@ -444,7 +444,10 @@ def _late(run: RunCurves, prefix: str, tasks: list[int]) -> float | None:
     return float(np.median(per_step))
 
 
-def _median_over(members: list[RunCurves], prefix: str, tasks: list[int], sign: float = 1.0):
+def _median_over(
+    members: list[RunCurves], prefix: str, tasks: list[int], sign: float = 1.0
+) -> float | None:
+    """``sign`` × the median over ``members`` of ``_late``; None when no run logged it."""
     found = [v for v in (_late(r, prefix, tasks) for r in members) if v is not None]
     return sign * float(np.median(found)) if found else None
 
