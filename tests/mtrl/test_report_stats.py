@@ -352,3 +352,22 @@ def test_the_mechanism_table_reads_the_other_tasks_late_logs_median_over_seeds(
     text = (tmp_path / "out" / "results.md").read_text()
     assert "## Mechanism: the other tasks' value scale" in text
     assert "| dibs | b-exp | 10 | 4e+05 | 2 | 8e+03 | 0.75 |" in text
+
+
+def test_the_mechanism_table_takes_the_median_of_a_run_s_late_logs_not_their_mean(
+    tmp_path, run_record
+):
+    # 16 logs: the last eighth (steps ≥ 1400) holds three, one of them a spike, so a mean
+    # over the late window (1e9 / 3) and its median (5) differ
+    steps = [100 * (i + 1) for i in range(16)]
+    for transform, critic in (([], [2.0] * 16), (["b:exp"], [7.0] * 13 + [5.0, 1e9, 5.0])):
+        folder = tmp_path / f"dibs__{len(transform)}__s0"
+        run_record(folder, "dibs", transform, 0, ["a", "b"], [[0.0, 1.0]] * 16)
+        writer = SummaryWriter(str(folder))
+        for step, value in zip(steps, critic, strict=True):
+            writer.add_scalar("loss/critic/a", value, step)
+            writer.add_scalar("loss/critic/b", 1e9, step)
+        writer.close()
+    (row,) = results.scale_rows(results.load_runs(tmp_path)[0])
+    assert row.critic_loss_none == pytest.approx(2.0)
+    assert row.critic_loss_mapped == pytest.approx(5.0)
