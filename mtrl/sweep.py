@@ -177,14 +177,14 @@ class Progress:
     def add(self, outcome: Outcome) -> None:
         """Record one finished run and print the summary line."""
         self.outcomes.append(outcome)
-        count = {s: sum(o.status == s for o in self.outcomes) for s in ("done", "skipped")}
-        failed = sum(o.status in ("failed", "interrupted") for o in self.outcomes)
-        stopped = sum(o.status == "stopped" for o in self.outcomes)
+        statuses = ("done", "skipped", "failed", "stopped", "interrupted")
+        count = {s: sum(o.status == s for o in self.outcomes) for s in statuses}
         left = self.total - len(self.outcomes)
         self.out(
             f"[{len(self.outcomes)}/{self.total}] {count['done']} done · {count['skipped']} "
-            f"skipped · {min(left, self.parallel)} running · {left} left · {failed} failed"
-            + (f" · {stopped} stopped" if stopped else "")
+            f"skipped · {min(left, self.parallel)} running · {left} left · "
+            f"{count['failed']} failed"
+            + "".join(f" · {count[s]} {s}" for s in ("stopped", "interrupted") if count[s])
             + f" — {outcome.name}: {outcome.status}"
             + (f" ({outcome.message})" if outcome.message else "")
         )

@@ -20,6 +20,7 @@ from mtrl.cli import main
 from mtrl.config import ConfigError
 from mtrl.events import read_scalars
 from mtrl.experiment import load_experiment
+from mtrl.sweep import Outcome, Progress
 
 TINY = dict(
     name="tiny",
@@ -415,6 +416,19 @@ def _sweep_with_a_run_under_way(tmp_path, methods=("mean", "dibs")):
     ).stdout.split()
     assert workers
     return proc, storage / "tiny", [int(pid) for pid in workers]
+
+
+def test_the_progress_line_counts_interrupted_runs_apart_from_failed_ones(tmp_path):
+    # a SIGTERM-ed run checkpoints and resumes exactly; the line called it "failed"
+    lines: list[str] = []
+    progress = Progress(load_experiment(experiment_file(tmp_path)), 2, lines.append)
+    progress.add(Outcome("a", "done"))
+    progress.add(Outcome("b", "interrupted", "stopped at step 20; re-run the sweep to continue"))
+    progress.add(Outcome("c", "interrupted", "not started"))
+    progress.add(Outcome("d", "failed", "ValueError: no"))
+    head = "[3/8] 1 done · 0 skipped · 2 running · 5 left · 0 failed · 2 interrupted —"
+    assert lines[2].startswith(head), lines
+    assert " · 1 failed · 2 interrupted — d: failed (ValueError: no)" in lines[3]
 
 
 @pytest.mark.slow
