@@ -86,6 +86,31 @@ def per_task_rows(stats: list[GroupStats]) -> tuple[list[str], list[list[str]]]:
     return head, [[g.method, g.transform, *(f"{v:.2f}" for v in g.per_task)] for g in stats]
 
 
+def per_run_rows(
+    stats: list[GroupStats], runs: list[RunCurves]
+) -> tuple[list[str], list[list[str]]]:
+    """Each run's final success per task, one row per group (in ``stats``' order): a
+    task's cell lists its runs' finals in the order of the seeds column."""
+    tasks = stats[0].tasks
+    head = ["method", "transform", "seeds", *tasks]
+    body = []
+    for g in stats:
+        group = sorted(
+            (r for r in runs if (r.method, r.transform) == (g.method, g.transform)),
+            key=lambda r: r.seed,
+        )
+        finals = [r.scores("final") for r in group]
+        body.append(
+            [
+                g.method,
+                g.transform,
+                ", ".join(str(r.seed) for r in group),
+                *(" ".join(f"{f[k]:.2f}" for f in finals) for k in range(len(tasks))),
+            ]
+        )
+    return head, body
+
+
 def write_csv(stats: list[GroupStats], path: Path) -> None:
     """``results.csv``: one row per group, every statistic and the per-task finals."""
     tasks = stats[0].tasks
@@ -286,6 +311,9 @@ def write_report(
             *headline,
             "## Final success per task",
             markdown(thead, trows),
+            "## Final success per run",
+            "Each run's success at its last evaluation, per task, seeds in the order listed.",
+            markdown(*per_run_rows(stats, runs)),
             "## Runs and their cost",
             "Wall time of each run's processes (its event files' first to last write, summed "
             "over attempts; two runs at once share a 2-core machine, so machine-hours are "

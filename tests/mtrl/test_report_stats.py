@@ -108,6 +108,20 @@ def test_the_report_writes_the_headline_and_its_figures(study, tmp_path):
         assert (tmp_path / "out" / name).is_file()
 
 
+def test_the_report_lists_every_run_s_final_success_per_task_in_seed_order(study, tmp_path):
+    root, raw = study
+    report.write_report(root, tmp_path / "out")
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert "## Final success per run" in text
+    for method in ("mean", "dibs"):
+        for mapped, label in ((False, "none"), (True, "c-exp")):
+            cells = [
+                " ".join(f"{raw[method, mapped, seed][-1, k]:.2f}" for seed in range(4))
+                for k in range(len(TASKS))
+            ]
+            assert f"| {method} | {label} | 0, 1, 2, 3 | " + " | ".join(cells) + " |" in text
+
+
 def test_the_committed_study_records_load_and_are_finished():
     folders = [
         REPO / "experiments/results" / name for name in ("cpu_study_calibration", "cpu_study")
