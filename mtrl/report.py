@@ -211,6 +211,8 @@ def scale_table(rows: list[ScaleRow]) -> tuple[list[str], list[list[str]]]:
         "other tasks' value, map",
         "their critic loss, no map",
         "their critic loss, map",
+        "their α, no map",
+        "their α, map",
         "mapped tasks' critic weight share",
     ]
     body = [
@@ -221,6 +223,8 @@ def scale_table(rows: list[ScaleRow]) -> tuple[list[str], list[list[str]]]:
             _g(r.value_mapped),
             _g(r.critic_loss_none),
             _g(r.critic_loss_mapped),
+            _g(r.alpha_none),
+            _g(r.alpha_mapped),
             _g(r.mapped_share),
         ]
         for r in rows
@@ -281,8 +285,9 @@ def write_report(
             "## Mechanism: the other tasks' value scale",
             "Late in training (each run's last "
             f"{LATE_FRACTION:.1%} of logged steps, median; then the median over seeds): "
-            "the unmapped tasks' value estimate −L_π (the negated actor loss) and critic "
-            "loss without and with the map, and the mapped tasks' share of the critic "
+            "the unmapped tasks' value estimate −L_π (the negated actor loss), critic "
+            "loss and SAC temperature α without and with the map, and the mapped tasks' "
+            "share of the critic "
             "combiner's weights under it. A map that reaches the other tasks through the "
             "shared critic shows as their values leaving the scale of their own rewards.",
             markdown(*scale_table(scale)),

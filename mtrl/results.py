@@ -14,9 +14,9 @@ The study's headline (``headline_rows``), per method and reward map, on both sta
 IQM success of the tasks whose reward is *not* mapped, without and with the map, the
 drop with its interval, the mapped task's own success, and P(dibs > method) under the
 map; and the mechanism behind it as numbers (``scale_rows``): the unmapped tasks'
-value estimate and critic loss late in training, without and with the map. A run whose
-compute path changed since it finished (``mtrl.provenance``) is
-noted as stale. A run that has not finished (no ``finished.json``) is left out unless
+value estimate, critic loss and SAC temperature late in training, without and with the
+map. A run whose compute path changed since it finished (``mtrl.provenance``) is noted
+as stale. A run that has not finished (no ``finished.json``) is left out unless
 ``partial``: its last evaluation is not its final one, and mid-sweep it would pull a
 cell's "final" success towards the start of training. A run that stopped itself
 (``stopped.json``: non-finite updates or rewards) counts, flagged: it has no agent at
@@ -412,7 +412,8 @@ study's last 10k of 80k env steps per task)."""
 @dataclass
 class ScaleRow:
     """The mechanism as numbers, for one method under one map: the unmapped tasks' value
-    estimate ``−L_π`` and critic loss late in training, without the map and with it, and
+    estimate ``−L_π``, critic loss and temperature α late in training, without the map and
+    with it, and
     the mapped tasks' share of the critic combiner's weights under the map. Each value:
     the median over seeds of a run's median over its last ``LATE_FRACTION`` of logged
     steps (of the mean over the unmapped tasks); ``None`` where no run logged the tag."""
@@ -423,6 +424,8 @@ class ScaleRow:
     value_mapped: float | None
     critic_loss_none: float | None
     critic_loss_mapped: float | None
+    alpha_none: float | None
+    alpha_mapped: float | None
     mapped_share: float | None
 
 
@@ -464,6 +467,8 @@ def scale_rows(runs: list[RunCurves]) -> list[ScaleRow]:
                 value_mapped=_median_over(members, "loss/actor", others, -1.0),
                 critic_loss_none=_median_over(plain, "loss/critic", others),
                 critic_loss_mapped=_median_over(members, "loss/critic", others),
+                alpha_none=_median_over(plain, "alpha", others),
+                alpha_mapped=_median_over(members, "alpha", others),
                 mapped_share=_median_over(members, "combine/critic/weight", mapped),
             )
         )

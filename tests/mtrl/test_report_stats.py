@@ -346,6 +346,7 @@ def test_the_mechanism_table_reads_the_other_tasks_late_logs_median_over_seeds(
                 "loss/actor": {"a": late, "b": [-1e7] * 8},
                 "loss/critic": {"a": [5.0] * 6 + [4e3 * scale] * 2, "b": [1e9] * 8},
                 "combine/critic/weight": {"a": [1.0] * 8, "b": [1.0] * 6 + [3.0] * 2},
+                "alpha": {"a": [0.1] * 6 + [scale] * 2, "b": [300.0] * 8},
             },
         )
         log(
@@ -355,6 +356,7 @@ def test_the_mechanism_table_reads_the_other_tasks_late_logs_median_over_seeds(
             {
                 "loss/actor": {"a": [-10.0] * 8, "b": [-1e3] * 8},
                 "loss/critic": {"a": [2.0] * 8, "b": [999.0] * 8},
+                "alpha": {"a": [1.0] * 6 + [0.1] * 2, "b": [0.5] * 8},
             },
         )
     (row,) = results.scale_rows(results.load_runs(tmp_path)[0])
@@ -363,11 +365,13 @@ def test_the_mechanism_table_reads_the_other_tasks_late_logs_median_over_seeds(
     assert row.value_mapped == pytest.approx(4e5)  # seeds' late medians 2e5, 4e5, 1.2e6
     assert row.critic_loss_none == pytest.approx(2.0)
     assert row.critic_loss_mapped == pytest.approx(8e3)
+    assert row.alpha_none == pytest.approx(0.1)  # task a's late logs, not b's nor early
+    assert row.alpha_mapped == pytest.approx(2.0)
     assert row.mapped_share == pytest.approx(0.75)  # late weights 1 and 3
     report.write_report(tmp_path, tmp_path / "out")
     text = (tmp_path / "out" / "results.md").read_text()
     assert "## Mechanism: the other tasks' value scale" in text
-    assert "| dibs | b-exp | 10 | 4e+05 | 2 | 8e+03 | 0.75 |" in text
+    assert "| dibs | b-exp | 10 | 4e+05 | 2 | 8e+03 | 0.1 | 2 | 0.75 |" in text
 
 
 def test_the_mechanism_table_takes_the_median_of_a_run_s_late_logs_not_their_mean(
