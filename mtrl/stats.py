@@ -101,10 +101,13 @@ def iqm_difference(
 
 
 def performance_profile(
-    scores: dict[str, np.ndarray], taus: np.ndarray, reps: int = BOOTSTRAP_REPS
+    scores: dict[str, np.ndarray], taus: np.ndarray, reps: int = BOOTSTRAP_REPS, seed: int = 0
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per method, the fraction of runs × tasks above each τ and its ``[2, len(taus)]`` band."""
+    """Per method, the fraction of runs × tasks above each τ and its ``[2, len(taus)]`` band.
+    rliable's ``create_performance_profile`` takes no ``random_state``: its bootstrap draws
+    from NumPy's global generator, seeded here."""
     library, _ = _library()
-    return library.create_performance_profile(
-        {k: np.asarray(v, dtype=float) for k, v in scores.items()}, taus, reps=reps
-    )
+    with _seeded(seed):
+        return library.create_performance_profile(
+            {k: np.asarray(v, dtype=float) for k, v in scores.items()}, taus, reps=reps
+        )

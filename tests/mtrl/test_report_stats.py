@@ -391,3 +391,19 @@ def test_the_mechanism_table_takes_the_median_of_a_run_s_late_logs_not_their_mea
     (row,) = results.scale_rows(results.load_runs(tmp_path)[0])
     assert row.critic_loss_none == pytest.approx(2.0)
     assert row.critic_loss_mapped == pytest.approx(5.0)
+
+
+def test_the_performance_profile_s_bands_do_not_depend_on_numpy_s_global_state():
+    from mtrl import stats
+
+    rng = np.random.default_rng(0)
+    scores = {m: rng.integers(0, 5, size=(5, 2)) / 4 for m in ("a", "b")}
+    taus = np.linspace(0.0, 1.0, 21)
+    bands = []
+    for global_seed in (1, 2):
+        np.random.seed(global_seed)
+        bands.append(stats.performance_profile(scores, taus, reps=200)[1])
+        after = np.random.get_state()[1].copy()
+        np.random.seed(global_seed)
+        assert np.array_equal(after, np.random.get_state()[1])  # the global state restored
+    assert all(np.array_equal(bands[0][m], bands[1][m]) for m in scores)
